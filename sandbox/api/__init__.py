@@ -1,0 +1,1 @@
+"""The sandbox's API server: the Kubernetes REST API over the store."""

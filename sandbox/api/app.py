@@ -1,0 +1,234 @@
+"""The aiohttp application: authentication, routing of Kubernetes API paths, and Status errors."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from sandbox import errors
+from sandbox.api import discovery, pods, rest, watch
+from sandbox.api.resources import Resource, lookup
+from sandbox.store import Store
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
+STREAMING = frozenset({"log", "exec", "attach", "portforward"})
+
+
+class NodeStreams(Protocol):
+    """What the node agent offers the API: the streaming pod subresources."""
+
+    async def stream(self, request: web.Request, call: rest.Call, pod: dict[str, Any]) -> web.StreamResponse: ...
+
+
+@dataclass
+class ApiConfig:
+    """Settings of one API server instance."""
+
+    token: str
+    server_address: str = "127.0.0.1"
+    bookmark_interval: float = 60.0
+
+
+STORE = web.AppKey("store", Store)
+CONFIG = web.AppKey("config", ApiConfig)
+NODE = web.AppKey("node", object)
+
+
+def status_response(exc: errors.ApiError) -> web.Response:
+    return web.json_response(exc.status(), status=exc.code)
+
+
+def object_response(request: web.Request, body: dict[str, Any], status: int = 200) -> web.Response:
+    pretty = request.query.get("pretty", "").lower() in ("true", "1")
+    text = json.dumps(body, indent=2 if pretty else None, separators=None if pretty else (",", ":"))
+    return web.Response(text=text + ("\n" if pretty else ""), status=status, content_type="application/json")
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure leaves as a Status object; an unexpected one is logged, not shown."""
+    try:
+        return await handler(request)
+    except errors.ApiError as exc:
+        return status_response(exc)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("internal error serving %s %s", request.method, request.path)
+        return status_response(errors.internal("an unexpected error occurred; see the sandbox log"))
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bearer-token authentication; health and version stay readable without credentials."""
+    header = request.headers.get("Authorization", "")
+    token = request.app[CONFIG].token
+    if header:
+        scheme, _, presented = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), token.encode()):
+            raise errors.unauthorized()
+    elif request.path not in PUBLIC_PATHS:
+        raise errors.unauthorized()
+    return await handler(request)
+
+
+def _call(request: web.Request, resource: Resource, namespace: str, name: str, sub: str, body: bytes) -> rest.Call:
+    content_type = request.headers.get("Content-Type", rest.JSON).split(";")[0].strip().lower()
+    return rest.Call(
+        resource=resource,
+        namespace=namespace,
+        name=name,
+        subresource=sub,
+        query=dict(request.query),
+        accept=request.headers.get("Accept", rest.JSON),
+        content_type=content_type,
+        user_agent=request.headers.get("User-Agent", ""),
+        body=body,
+    )
+
+
+def _target(parts: list[str]) -> tuple[str, str, list[str]] | None:
+    """Split /api/v1/... or /apis/<group>/<version>/... into group, version and the rest."""
+    if len(parts) >= 2 and parts[0] == "api":
+        return "", parts[1], parts[2:]
+    if len(parts) >= 3 and parts[0] == "apis":
+        return parts[1], parts[2], parts[3:]
+    return None
+
+
+def _resolve(group: str, version: str, rest_: list[str]) -> tuple[Resource, str, str, str]:
+    """(resource, namespace, name, subresource) for a resource path, or 404."""
+    ns = ""
+    if len(rest_) >= 3 and rest_[0] == "namespaces":
+        namespaces = lookup("", "v1", "namespaces")
+        if len(rest_) == 3 and group == "" and namespaces is not None and namespaces.subresource(rest_[2]):
+            return namespaces, "", rest_[1], rest_[2]
+        ns, rest_ = rest_[1], rest_[2:]
+    if not 1 <= len(rest_) <= 3:
+        raise errors.unknown_path()
+    resource = lookup(group, version, rest_[0])
+    if resource is None or (ns and not resource.namespaced):
+        raise errors.unknown_path()
+    name = rest_[1] if len(rest_) > 1 else ""
+    sub = rest_[2] if len(rest_) > 2 else ""
+    if sub and resource.subresource(sub) is None:
+        raise errors.unknown_path()
+    return resource, ns, name, sub
+
+
+async def _discovery(request: web.Request, parts: list[str]) -> web.StreamResponse | None:
+    """Answer discovery, version, health and OpenAPI paths; None for anything else."""
+    accept = request.headers.get("Accept", "")
+    path = "/" + "/".join(parts)
+    if path in ("/healthz", "/livez", "/readyz"):
+        return web.Response(text="ok", content_type="text/plain")
+    if path == "/version":
+        return object_response(request, discovery.version())
+    if path in ("/api", "/apis"):
+        core = path == "/api"
+        if discovery.wants_aggregated(accept):
+            body = json.dumps(discovery.aggregated(core), separators=(",", ":"))
+            return web.Response(text=body, headers={"Content-Type": discovery.AGGREGATED})
+        address = request.app[CONFIG].server_address
+        return object_response(request, discovery.api_versions(address) if core else discovery.api_group_list())
+    target = _target(parts)
+    if target is not None and not target[2]:
+        listed = discovery.resource_list(target[0], target[1])
+        if listed is None:
+            raise errors.unknown_path()
+        return object_response(request, listed)
+    if path == "/openapi/v3":
+        return object_response(request, discovery.openapi_root())
+    if path.startswith("/openapi/v3/"):
+        document = discovery.openapi_documents().get(path.removeprefix("/openapi/v3/"))
+        if document is None:
+            raise errors.unknown_path()
+        return web.Response(body=document[0], content_type="application/json")
+    return None
+
+
+async def dispatch(request: web.Request) -> web.StreamResponse:
+    """Route one request by method and Kubernetes path."""
+    parts = [p for p in request.path.split("/") if p]
+    if request.method == "GET":
+        answered = await _discovery(request, parts)
+        if answered is not None:
+            return answered
+    target = _target(parts)
+    if target is None:
+        raise errors.unknown_path()
+    resource, ns, name, sub = _resolve(*target)
+    store = request.app[STORE]
+    method = request.method
+    is_upgrade = request.headers.get("Upgrade", "").lower() in ("websocket", "spdy/3.1")
+    body = b"" if is_upgrade else await request.read()
+    call = _call(request, resource, ns, name, sub, body)
+
+    if sub in STREAMING:
+        pod = store.get("pods", ns, name)
+        node = request.app.get(NODE)
+        if node is None:
+            raise errors.bad_request(f"pod {name} does not have a host assigned")
+        return await node.stream(request, call, pod)  # type: ignore[attr-defined]
+    if resource.plural == "bindings" or sub == "binding":
+        if method != "POST":
+            raise errors.method_not_allowed()
+        return object_response(request, _bind(store, call), status=201)
+
+    if method == "GET":
+        if not name:
+            if call.flag("watch"):
+                return await watch.serve(request, store, call, request.app[CONFIG].bookmark_interval)
+            return object_response(request, rest.list_(store, call))
+        return object_response(request, rest.get(store, call))
+    answer, status = await _write(store, call, method)
+    response = object_response(request, answer, status)
+    for warning in call.listed:
+        response.headers.add("Warning", f'299 - "{warning}"')
+    return response
+
+
+async def _write(store: Store, call: rest.Call, method: str) -> tuple[dict[str, Any], int]:
+    if method == "POST" and not call.name:
+        return rest.create(store, call), 201
+    if method == "PUT" and call.name:
+        return rest.update(store, call), 200
+    if method == "PATCH" and call.name:
+        return rest.patch_object(store, call)
+    if method == "DELETE" and call.name and not call.subresource:
+        return rest.delete(store, call), 200
+    if method == "DELETE" and not call.name and "deletecollection" in call.resource.verbs:
+        return rest.delete_collection(store, call), 200
+    raise errors.method_not_allowed(method)
+
+
+def _bind(store: Store, call: rest.Call) -> dict[str, Any]:
+    binding = rest.decode_body(call)
+    if not isinstance(binding, dict):
+        raise errors.bad_request("a Binding object is required")
+    pod_name = call.name if call.subresource == "binding" else binding.get("metadata", {}).get("name", "")
+    node = (binding.get("target") or {}).get("name", "")
+    if not node:
+        raise errors.invalid("Binding", pod_name, [errors.required("target.name")])
+    pods.bind(store, call.namespace, pod_name, node)
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+
+
+def create_app(store: Store, config: ApiConfig, node: NodeStreams | None = None) -> web.Application:
+    """The API server application over a store."""
+    app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=16 * 1024 * 1024)
+    app[STORE] = store
+    app[CONFIG] = config
+    if node is not None:
+        app[NODE] = node
+    app.router.add_route("*", "/{tail:.*}", dispatch)
+    return app
