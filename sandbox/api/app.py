@@ -212,7 +212,7 @@ async def _write(store: Store, call: rest.Call, method: str) -> tuple[dict[str, 
 
 
 def _bind(store: Store, call: rest.Call) -> dict[str, Any]:
-    binding = rest.decode_body(call)
+    binding = rest.decode_body(call, "Binding")
     if not isinstance(binding, dict):
         raise errors.bad_request("a Binding object is required")
     pod_name = call.name if call.subresource == "binding" else binding.get("metadata", {}).get("name", "")

@@ -17,13 +17,13 @@ from typing import Any
 import yaml
 
 from sandbox import errors
-from sandbox.api import managedfields, patch, schema, strategy, tables, validation
+from sandbox.api import managedfields, patch, protobuf, schema, strategy, tables, validation
 from sandbox.api.resources import Resource
 from sandbox.api.selectors import parse_field_selector, parse_label_selector
 from sandbox.store import Store, now_rfc3339
 
 JSON = "application/json"
-READABLE = frozenset({"application/json", "application/yaml"})
+READABLE = frozenset({"application/json", "application/yaml", protobuf.MEDIA_TYPE})
 PATCH_TYPES = {
     "application/json-patch+json": "json",
     "application/merge-patch+json": "merge",
@@ -67,12 +67,16 @@ class Call:
 # -- decoding ------------------------------------------------------------------------------------
 
 
-def decode_body(call: Call) -> Any:
-    """Parse a JSON or YAML request body into Python data, or 400."""
+def decode_body(call: Call, kind: str = "") -> Any:
+    """Parse a JSON, YAML or protobuf request body (of `kind`, the resource's by default) into Python data."""
     if not call.body:
         raise errors.bad_request("the body of the request was empty")
     if call.content_type not in READABLE and call.content_type not in PATCH_TYPES:
         raise errors.unsupported_media_type(call.content_type, sorted(READABLE))
+    if call.content_type == protobuf.MEDIA_TYPE:
+        r = call.resource
+        expected_version = r.api_version if not kind else ("meta.k8s.io/v1" if kind == "DeleteOptions" else "v1")
+        return protobuf.decode(call.body, expected_kind=kind or r.kind, expected_api_version=expected_version)
     try:
         if "yaml" in call.content_type:
             return yaml.safe_load(call.body)
@@ -397,7 +401,7 @@ def delete_options(call: Call) -> DeleteOptions:
     """DeleteOptions from the body (kubectl) or the query string (the Python client may use either)."""
     data: dict[str, Any] = {}
     if call.body.strip():
-        parsed = decode_body(call)
+        parsed = decode_body(call, "DeleteOptions")
         if isinstance(parsed, dict):
             data = parsed
     grace = data.get("gracePeriodSeconds", call.query.get("gracePeriodSeconds"))
