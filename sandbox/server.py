@@ -208,9 +208,16 @@ def parse_args(argv: list[str] | None = None) -> SandboxConfig:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to serve on; 0 picks a free one")
     parser.add_argument("--state-dir", type=Path, default=None, help="where objects, certificates and kubeconfig live")
     parser.add_argument("--token", default=None, help="bearer token to accept (default: a random one, kept)")
+    parser.add_argument(
+        "--bookmark-interval", type=float, default=60.0, help="seconds between watch bookmarks (default: 60)"
+    )
     args = parser.parse_args(argv)
     return SandboxConfig(
-        state_dir=args.state_dir or default_state_dir(), host=args.host, port=args.port, token=args.token
+        state_dir=args.state_dir or default_state_dir(),
+        host=args.host,
+        port=args.port,
+        token=args.token,
+        bookmark_interval=args.bookmark_interval,
     )
 
 

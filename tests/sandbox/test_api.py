@@ -235,6 +235,20 @@ def test_send_initial_events_ends_with_a_bookmark(http: requests.Session, sandbo
     assert "sendInitialEvents requires setting allowWatchBookmarks to true" in without_bookmarks.json()["message"]
 
 
+def test_watch_bookmarks_carry_the_current_version(http: requests.Session, sandbox: SandboxProcess, namespace: str):
+    params = {"watch": "true", "allowWatchBookmarks": "true", "timeoutSeconds": "3", "resourceVersion": "0"}
+    answer = http.get(f"{sandbox.url}/api/v1/namespaces/{namespace}/pods", params=params)
+    events = [json.loads(line) for line in answer.text.splitlines()]
+    bookmarks = [e for e in events if e["type"] == "BOOKMARK"]
+    assert len(bookmarks) >= 2
+    assert bookmarks[0]["object"] == {
+        "kind": "Pod",
+        "apiVersion": "v1",
+        "metadata": {"resourceVersion": bookmarks[0]["object"]["metadata"]["resourceVersion"]},
+    }
+    assert int(bookmarks[-1]["object"]["metadata"]["resourceVersion"]) > 0
+
+
 def test_delete_pod_is_graceful_then_gone(core: client.CoreV1Api, namespace: str):
     core.create_namespaced_pod(namespace, pod("brief"))
     answer = core.delete_namespaced_pod("brief", namespace)
