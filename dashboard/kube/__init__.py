@@ -1,0 +1,1 @@
+"""The only door to Kubernetes: nothing outside this package imports `kubernetes`."""

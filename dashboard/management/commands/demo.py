@@ -1,0 +1,117 @@
+"""`manage.py demo`: the sandbox cluster and the dashboard together, ready for a classroom."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from sandbox.server import DEFAULT_PORT
+
+DEMO_USER = "demo"
+
+
+class Command(BaseCommand):
+    help = "Start the sandbox cluster and the Podscope dashboard on loopback, with a demo login."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1", help="dashboard address (default: loopback only)")
+        parser.add_argument("--port", type=int, default=8000, help="dashboard port (default: 8000)")
+        parser.add_argument("--sandbox-port", type=int, default=DEFAULT_PORT, help="sandbox API port (default: 6443)")
+
+    def handle(self, *args, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        password = self._demo_user()
+        state_dir = settings.STATE_DIR / "sandbox"
+        sandbox = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "sandbox",
+                "--port",
+                str(options["sandbox_port"]),
+                "--state-dir",
+                str(state_dir),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        url = self._wait_for_sandbox(sandbox)
+        kubeconfig = state_dir / "kubeconfig"
+        env = {**os.environ, "PODSCOPE_SANDBOX_KUBECONFIG": str(kubeconfig)}
+        dashboard = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                options["host"],
+                "-p",
+                str(options["port"]),
+                "dashboard.asgi:application",
+            ],
+            env=env,
+        )
+        host = f"[{options['host']}]" if ":" in options["host"] else options["host"]
+        self.stdout.write(
+            self.style.SUCCESS("\nPodscope demo is running.\n")
+            + f"  dashboard:  http://{host}:{options['port']}/   (user {DEMO_USER}, password {password})\n"
+            + f"  sandbox:    {url}\n"
+            + f"  kubectl:    kubectl --kubeconfig {kubeconfig} get pods\n"
+            + "  stop:       Ctrl+C\n"
+        )
+        self._run_until_stopped(sandbox, dashboard)
+
+    def _demo_user(self) -> str:
+        """Create or reset the demo account with a fresh password, printed once."""
+        password = secrets.token_urlsafe(12)
+        user, _ = get_user_model().objects.get_or_create(username=DEMO_USER)
+        user.set_password(password)
+        user.is_staff = True
+        user.save()
+        return password
+
+    def _wait_for_sandbox(self, sandbox: subprocess.Popen[str]) -> str:
+        assert sandbox.stdout is not None
+        seen = []
+        for line in sandbox.stdout:
+            seen.append(line)
+            found = re.match(r"sandbox: serving on (\S+)", line)
+            if found:
+                # Keep echoing the sandbox's log so problems stay visible.
+                threading.Thread(target=self._echo, args=(sandbox.stdout,), daemon=True).start()
+                return found.group(1)
+        raise CommandError("the sandbox cluster did not start:\n" + "".join(seen))
+
+    def _echo(self, stream) -> None:
+        for line in stream:
+            self.stderr.write(line.rstrip("\n"))
+
+    def _run_until_stopped(self, *children: subprocess.Popen) -> None:
+        stopping = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+        try:
+            while not stopping.wait(0.5):
+                if any(child.poll() is not None for child in children):
+                    break
+        except KeyboardInterrupt:
+            pass
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=20)
+            if child.poll() is None:
+                child.kill()

@@ -1,0 +1,187 @@
+"""Podscope settings: safe defaults for a laptop or classroom, every knob an environment variable.
+
+PODSCOPE_SECRET_KEY        signing key; without it one is generated once and kept in the state dir
+PODSCOPE_STATE_DIR         where the database and the generated key live (default: <repo>/var)
+PODSCOPE_DEBUG             "1" shows Django's debug pages; never on a shared network
+PODSCOPE_ALLOWED_HOSTS     comma-separated host names (default: localhost, 127.0.0.1, [::1])
+PODSCOPE_CSRF_TRUSTED_ORIGINS  comma-separated origins, e.g. https://podscope.example.edu
+PODSCOPE_HTTPS             "1" when served over HTTPS: secure cookies, redirect to https, HSTS
+PODSCOPE_SERVE_STATIC      "0" when a front proxy serves /static/ itself (default: served by the app)
+PODSCOPE_LOG_LEVEL         level for the stderr log (default: INFO)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import tempfile
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_list(name: str, default: list[str]) -> list[str]:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _state_dir() -> Path:
+    path = Path(os.environ.get("PODSCOPE_STATE_DIR") or BASE_DIR / "var").expanduser().resolve()
+    # The directory holds the signing key and the user database: keep it private to this account.
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def _secret_key(state_dir: Path) -> str:
+    if key := os.environ.get("PODSCOPE_SECRET_KEY", "").strip():
+        return key
+    key_file = state_dir / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    # Write the whole key under a temporary name, then link it into place: two processes starting
+    # at once (daphne and a management command) agree on one key and never read a half-written file.
+    fd, tmp_name = tempfile.mkstemp(dir=state_dir, prefix=".secret_key.")  # created with mode 0600
+    try:
+        with os.fdopen(fd, "w") as tmp:
+            tmp.write(secrets.token_urlsafe(50) + "\n")
+        # Losing the race is fine: the other process's key is read back below.
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp_name, key_file)
+    finally:
+        os.unlink(tmp_name)
+    return key_file.read_text().strip()
+
+
+STATE_DIR = _state_dir()
+SECRET_KEY = _secret_key(STATE_DIR)
+DEBUG = _env_bool("PODSCOPE_DEBUG", False)
+ALLOWED_HOSTS = _env_list("PODSCOPE_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = _env_list("PODSCOPE_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    # daphne first, so its runserver (ASGI, websockets included) replaces Django's WSGI one.
+    "daphne",
+    "channels",
+    "django_htmx",
+    "django.contrib.staticfiles",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.admin",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "dashboard",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Every page needs a signed-in user unless its view opts out (only login does).
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "dashboard.urls"
+ASGI_APPLICATION = "dashboard.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": STATE_DIR / "db.sqlite3",
+    },
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# One process serves a classroom; a shared layer (Redis) only matters once there are several.
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = STATE_DIR / "static"
+# Podscope runs as one daphne process with no web server in front of it, so the ASGI app serves
+# /static/ itself even with DEBUG off (see asgi.py). A deployment behind nginx turns this off.
+PODSCOPE_SERVE_STATIC = _env_bool("PODSCOPE_SERVE_STATIC", True)
+
+# Cookies and headers that are safe on plain http://localhost as well as behind HTTPS.
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True  # htmx gets the token from the page, never from the cookie
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# `check --deploy` warns about the four settings below (W004, W008, W012, W016) unless
+# PODSCOPE_HTTPS is on. They stay off by default because the usual way to run Podscope is plain
+# http://localhost on a teacher's laptop, where secure-only cookies would make logging in
+# impossible and an https redirect or HSTS would lock the browser out of the dashboard.
+# Behind a TLS proxy, run daphne with --proxy-headers so requests are seen as https.
+if _env_bool("PODSCOPE_HTTPS", False):
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = True
+    # A day, not a year: short enough to back out of while a classroom setup is still changing.
+    # Subdomains and preload (W005, W021) commit the whole domain, which is not Podscope's to decide.
+    SECURE_HSTS_SECONDS = 86400
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "{asctime} {levelname} {name}: {message}", "style": "{"},
+    },
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "formatter": "plain"},
+    },
+    "root": {"handlers": ["stderr"], "level": os.environ.get("PODSCOPE_LOG_LEVEL", "INFO").upper()},
+    "loggers": {
+        # Django's default handlers (console when DEBUG, mail to admins) would print twice or mail
+        # nobody; everything goes through the root handler instead.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+    },
+}
