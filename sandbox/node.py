@@ -138,37 +138,79 @@ def register(store: Store, node: dict[str, Any]) -> None:
 
 
 class NodeAgent:
-    """Owns the pods bound to one node. Until containers run, it confirms graceful deletions at once,
-    as a kubelet does for a pod that has nothing left running."""
+    """Stands in for the kubelet where containers cannot run (not Linux, not root): pods bound to the
+    node stay Pending with a condition that says why, and deletions are confirmed at once, as a
+    kubelet does for a pod that has nothing running."""
 
-    def __init__(self, store: Store, name: str = NODE_NAME) -> None:
+    def __init__(self, store: Store, reason: str, name: str = NODE_NAME) -> None:
         self.store = store
+        self.reason = reason
         self.name = name
 
-    def _finish(self, pod: dict[str, Any]) -> None:
+    def _sync(self, pod: dict[str, Any]) -> None:
         meta = pod["metadata"]
-        if pod["spec"].get("nodeName") != self.name or not meta.get("deletionTimestamp"):
+        if pod["spec"].get("nodeName") != self.name:
             return
+        if meta.get("deletionTimestamp"):
+            with contextlib.suppress(errors.ApiError):
+                self.store.delete("pods", meta["namespace"], meta["name"])
+            return
+        status = pod.setdefault("status", {})
+        conditions = status.get("conditions") or []
+        if any(c.get("reason") == "NodeCannotRunContainers" for c in conditions):
+            return
+        now = now_rfc3339()
+        blocked = {
+            "type": "PodReadyToStartContainers",
+            "status": "False",
+            "lastProbeTime": None,
+            "lastTransitionTime": now,
+            "reason": "NodeCannotRunContainers",
+            "message": f"the sandbox node cannot run containers: {self.reason}",
+        }
+        status["conditions"] = [blocked, *[c for c in conditions if c.get("type") != blocked["type"]]]
+        waiting = {"waiting": {"reason": "ContainerCreating", "message": blocked["message"]}}
+        status["containerStatuses"] = [
+            {
+                "name": c["name"],
+                "state": waiting,
+                "lastState": {},
+                "ready": False,
+                "restartCount": 0,
+                "image": c.get("image", ""),
+                "imageID": "",
+                "started": False,
+            }
+            for c in pod["spec"].get("containers") or []
+        ]
         with contextlib.suppress(errors.ApiError):
-            self.store.delete("pods", meta["namespace"], meta["name"])
+            self.store.update("pods", pod, check_version=False)
 
     async def run(self) -> None:
         watcher = self.store.watch("pods")
         for pod in list(self.store.list("pods")):
-            self._finish(pod)
+            self._sync(self.store.get("pods", pod["metadata"]["namespace"], pod["metadata"]["name"]))
         try:
             while True:
                 change = await watcher.queue.get()
                 if change is None:
                     return
                 if change.type != DELETED:
-                    self._finish(change.object)
+                    current = self.store.find(
+                        "pods", change.object["metadata"]["namespace"], change.object["metadata"]["name"]
+                    )
+                    if current is not None:
+                        self._sync(current)
         finally:
             self.store.stop_watch(watcher)
 
     async def stream(self, request: Any, call: Any, pod: dict[str, Any]) -> Any:
-        """Logs, exec and port-forward need running containers, which this node does not start."""
+        """Logs, exec and port-forward need running containers, which this node cannot start."""
         container = pods.pick_container(pod, call.query.get("container", ""))
         if call.subresource == "log":
             pods.log_options(pod, call.query)
         raise pods.not_started(pod, container)
+
+    def metrics(self, call: Any) -> dict[str, Any]:
+        """No containers, no metrics: what a cluster without a metrics source answers."""
+        raise errors.unknown_path()

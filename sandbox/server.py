@@ -20,13 +20,16 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from sandbox import pki
-from sandbox.api import managedfields, strategy
+from sandbox import errors, pki
+from sandbox.api import managedfields, rest, strategy
 from sandbox.api.app import ApiConfig, create_app
-from sandbox.api.resources import BY_KEY
+from sandbox.api.resources import BY_KEY, by_kind
 from sandbox.controllers import NamespaceController, Scheduler, collect_events
-from sandbox.node import NodeAgent, node_object, register
+from sandbox.node import NODE_NAME, NodeAgent, node_object, register
+from sandbox.runtime.kubelet import Kubelet, Settings
+from sandbox.runtime.runtime import Runtime
 from sandbox.store import Store, now_rfc3339
+from sandbox.virtual import VirtualNode, virtual_node
 
 log = logging.getLogger("sandbox")
 
@@ -52,6 +55,8 @@ class SandboxConfig:
     port: int = DEFAULT_PORT
     token: str | None = None
     bookmark_interval: float = 60.0
+    backoff_base: float = 10.0
+    preload: Path | None = None
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -115,6 +120,7 @@ def bootstrap(store: Store) -> None:
     """The objects every cluster starts with: system namespaces and the `kubernetes` Service."""
     for name in SYSTEM_NAMESPACES:
         _ensure(store, "namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        strategy.furnish_namespace(store, name)
     _ensure(
         store,
         "services",
@@ -135,6 +141,31 @@ def bootstrap(store: Store) -> None:
     )
 
 
+def preload(store: Store, directory: Path) -> list[str]:
+    """Create the objects of the manifests in `directory` that do not exist yet (the demo's tutorial pods)."""
+    created = []
+    for path in sorted(directory.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not doc:
+                continue
+            resource = by_kind(doc.get("kind", ""))
+            if resource is None:
+                log.warning("%s: cannot preload a %s", path, doc.get("kind"))
+                continue
+            meta = doc.setdefault("metadata", {})
+            namespace = (meta.get("namespace") or "default") if resource.namespaced else ""
+            if store.find(resource.key, namespace, meta.get("name", "")) is not None:
+                continue
+            call = rest.Call(resource=resource, namespace=namespace, name="", subresource="", query={})
+            try:
+                rest.create_object(store, call, doc, "podscope-sandbox")
+            except errors.ApiError as exc:
+                log.warning("%s: %s", path, exc.message)
+                continue
+            created.append(f"{resource.singular}/{call.name}")
+    return created
+
+
 class Sandbox:
     """One running sandbox cluster inside the current event loop."""
 
@@ -143,6 +174,8 @@ class Sandbox:
         self.store: Store | None = None
         self.runner: web.AppRunner | None = None
         self.tasks: list[asyncio.Task[None]] = []
+        self.runtime: Runtime | None = None
+        self.kubelet: Kubelet | None = None
         self.url = ""
         self.kubeconfig_path = config.state_dir / "kubeconfig"
 
@@ -154,13 +187,28 @@ class Sandbox:
         self.store = store = Store(state / "objects.db")
         bootstrap(store)
         register(store, node_object())
-        agent = NodeAgent(store)
+        register(store, virtual_node())
+        if self.config.preload is not None:
+            for name in preload(store, self.config.preload):
+                log.info("preloaded %s", name)
+        runtime = Runtime(state)
+        reason = runtime.unavailable_reason()
+        node: Kubelet | NodeAgent
+        if reason is None:
+            await runtime.start()
+            self.runtime = runtime
+            node = self.kubelet = Kubelet(
+                store, runtime, NODE_NAME, state / "node", Settings(backoff_base=self.config.backoff_base)
+            )
+        else:
+            log.warning("containers cannot run here, pods will stay Pending: %s", reason)
+            node = NodeAgent(store, reason)
 
         ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ssl_context.load_cert_chain(certs.server_cert, certs.server_key)
         host = self.config.host
         api_config = ApiConfig(token=token, bookmark_interval=self.config.bookmark_interval)
-        app = create_app(store, api_config, agent)
+        app = create_app(store, api_config, node)
         self.runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
         await self.runner.setup()
         site = web.TCPSite(self.runner, host, self.config.port, ssl_context=ssl_context, reuse_address=True)
@@ -179,11 +227,17 @@ class Sandbox:
         self.tasks = [
             asyncio.create_task(Scheduler(store).run(), name="scheduler"),
             asyncio.create_task(namespaces.run(), name="namespaces"),
-            asyncio.create_task(agent.run(), name="node"),
+            asyncio.create_task(node.run(), name="node"),
+            asyncio.create_task(VirtualNode(store).run(), name="virtual-node"),
             asyncio.create_task(collect_events(store), name="event-ttl"),
         ]
+        if self.kubelet is not None and self.kubelet.metrics_provider is not None:
+            self.tasks.append(asyncio.create_task(self.kubelet.metrics_provider.run(), name="metrics"))
 
     async def stop(self) -> None:
+        if self.kubelet is not None:
+            # Containers stop before the API goes away, so their final status is still recorded.
+            await self.kubelet.shutdown()
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:
@@ -191,6 +245,8 @@ class Sandbox:
                 await task
         if self.runner is not None:
             await self.runner.cleanup()
+        if self.runtime is not None:
+            await self.runtime.stop()
         if self.store is not None:
             self.store.close()
 
@@ -211,6 +267,13 @@ def parse_args(argv: list[str] | None = None) -> SandboxConfig:
     parser.add_argument(
         "--bookmark-interval", type=float, default=60.0, help="seconds between watch bookmarks (default: 60)"
     )
+    parser.add_argument(
+        "--backoff-base",
+        type=float,
+        default=10.0,
+        help="first crash-loop back-off in seconds, doubling up to 300 (default: 10, as a kubelet; lower for demos)",
+    )
+    parser.add_argument("--preload", type=Path, default=None, help="create the objects of these manifests if missing")
     args = parser.parse_args(argv)
     return SandboxConfig(
         state_dir=args.state_dir or default_state_dir(),
@@ -218,6 +281,8 @@ def parse_args(argv: list[str] | None = None) -> SandboxConfig:
         port=args.port,
         token=args.token,
         bookmark_interval=args.bookmark_interval,
+        backoff_base=args.backoff_base,
+        preload=args.preload,
     )
 
 

@@ -23,10 +23,12 @@ PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
 STREAMING = frozenset({"log", "exec", "attach", "portforward"})
 
 
-class NodeStreams(Protocol):
-    """What the node agent offers the API: the streaming pod subresources."""
+class NodeServices(Protocol):
+    """What the node agent offers the API: the streaming pod subresources and live metrics."""
 
     async def stream(self, request: web.Request, call: rest.Call, pod: dict[str, Any]) -> web.StreamResponse: ...
+
+    def metrics(self, call: rest.Call) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -179,6 +181,11 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         if node is None:
             raise errors.bad_request(f"pod {name} does not have a host assigned")
         return await node.stream(request, call, pod)  # type: ignore[attr-defined]
+    if resource.group == "metrics.k8s.io":
+        node = request.app.get(NODE)
+        if method != "GET" or node is None:
+            raise errors.method_not_allowed(method) if node is not None else errors.unknown_path()
+        return object_response(request, node.metrics(call))  # type: ignore[attr-defined]
     if resource.plural == "bindings" or sub == "binding":
         if method != "POST":
             raise errors.method_not_allowed()
@@ -223,7 +230,7 @@ def _bind(store: Store, call: rest.Call) -> dict[str, Any]:
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
 
-def create_app(store: Store, config: ApiConfig, node: NodeStreams | None = None) -> web.Application:
+def create_app(store: Store, config: ApiConfig, node: NodeServices | None = None) -> web.Application:
     """The API server application over a store."""
     app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=16 * 1024 * 1024)
     app[STORE] = store

@@ -9,7 +9,7 @@ from functools import cache
 from typing import Any
 
 from sandbox.api import schema
-from sandbox.api.resources import CORE, Resource, groups
+from sandbox.api.resources import ALL, CORE, Resource, groups
 
 KUBERNETES_VERSION = "v1.37.1"
 AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
@@ -60,7 +60,7 @@ def api_group_list() -> dict[str, Any]:
 
 def resource_list(group: str, version: str) -> dict[str, Any] | None:
     """The legacy APIResourceList for one group/version, or None if it is not served."""
-    members = [r for r in CORE if r.group == group and r.version == version]
+    members = [r for r in ALL if r.group == group and r.version == version]
     if not members:
         return None
     resources: list[dict[str, Any]] = []

@@ -146,7 +146,18 @@ CORE: tuple[Resource, ...] = (
     ),
 )
 
-BY_KEY: dict[str, Resource] = {r.key: r for r in CORE}
+# Served by the node agent from live cgroup readings, as metrics-server serves them.
+METRICS: tuple[Resource, ...] = (
+    Resource(
+        "nodes", "", "NodeMetrics", namespaced=False, group="metrics.k8s.io", version="v1beta1", verbs=("get", "list")
+    ),
+    Resource(
+        "pods", "", "PodMetrics", namespaced=True, group="metrics.k8s.io", version="v1beta1", verbs=("get", "list")
+    ),
+)
+
+ALL: tuple[Resource, ...] = CORE + METRICS
+BY_KEY: dict[str, Resource] = {r.key: r for r in ALL}
 
 
 def lookup(group: str, version: str, plural: str) -> Resource | None:
@@ -158,13 +169,13 @@ def lookup(group: str, version: str, plural: str) -> Resource | None:
 
 
 def by_kind(kind: str, group: str = "") -> Resource | None:
-    return next((r for r in CORE if r.kind == kind and r.group == group and r.plural != "bindings"), None)
+    return next((r for r in ALL if r.kind == kind and r.group == group and r.plural != "bindings"), None)
 
 
 def groups() -> dict[str, list[Resource]]:
     """Resources outside the core group, by group name."""
     out: dict[str, list[Resource]] = {}
-    for r in CORE:
+    for r in ALL:
         if r.group:
             out.setdefault(r.group, []).append(r)
     return out

@@ -42,6 +42,11 @@ class Command(BaseCommand):
                 str(options["sandbox_port"]),
                 "--state-dir",
                 str(state_dir),
+                # The tutorials' pods, running when the class starts; crash loops shown at a classroom pace.
+                "--preload",
+                str(settings.BASE_DIR / "examples"),
+                "--backoff-base",
+                "2",
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
