@@ -24,6 +24,8 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
+from sandbox.runtime import runtime
+
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "kubectl"
 CURRENT_KUBECTL = "1.37.1"
@@ -109,17 +111,19 @@ class SandboxProcess:
         raise RuntimeError("sandbox did not start:\n" + self.log.read_text())
 
     def stop(self) -> None:
-        """SIGTERM, then SIGKILL to the whole process group if it does not end in time."""
+        """SIGTERM, then SIGKILL to the whole process group if it does not end in time; then make sure
+        no container, namespace, mount or cgroup of this sandbox is left, whatever happened."""
         if self.process is None:
             return
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(timeout=15)
+                self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=5)
         self.process = None
+        runtime.cleanup(self.state_dir)
 
 
 @pytest.fixture(scope="session")
