@@ -13,7 +13,7 @@ from typing import Any
 from sandbox import errors
 from sandbox.api import pods, strategy
 from sandbox.events import EventRecorder
-from sandbox.store import ADDED, DELETED, Store, now_rfc3339
+from sandbox.store import ADDED, DELETED, Store, changes, now_rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -111,26 +111,14 @@ class Scheduler:
         nodes_watch = self.store.watch("nodes")
         self.retry_pending()
         try:
-            while True:
-                getters = {
-                    asyncio.ensure_future(pods_watch.queue.get()): "pods",
-                    asyncio.ensure_future(nodes_watch.queue.get()): "nodes",
-                }
-                done, pending = await asyncio.wait(getters, return_when=asyncio.FIRST_COMPLETED)
-                for task in pending:
-                    task.cancel()
-                for task in done:
-                    change = task.result()
-                    if change is None:
-                        return
-                    if getters[task] == "nodes":
-                        self.retry_pending()
-                    elif change.type != DELETED and not change.object["spec"].get("nodeName"):
-                        current = self.store.find(
-                            "pods", change.object["metadata"]["namespace"], change.object["metadata"]["name"]
-                        )
-                        if current is not None:
-                            self.schedule(current)
+            async for change in changes(pods_watch, nodes_watch):
+                if change.resource == "nodes":
+                    self.retry_pending()
+                elif change.type != DELETED and not change.object["spec"].get("nodeName"):
+                    meta = change.object["metadata"]
+                    current = self.store.find("pods", meta["namespace"], meta["name"])
+                    if current is not None:
+                        self.schedule(current)
         finally:
             self.store.stop_watch(pods_watch)
             self.store.stop_watch(nodes_watch)

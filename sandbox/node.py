@@ -13,7 +13,7 @@ from typing import Any
 from sandbox import errors
 from sandbox.api import pods
 from sandbox.api.discovery import KUBERNETES_VERSION
-from sandbox.store import DELETED, Store, now_rfc3339
+from sandbox.store import Store, now_rfc3339, sync_each
 
 NODE_NAME = "sandbox"
 NODE_IP = "10.244.0.1"
@@ -187,22 +187,7 @@ class NodeAgent:
             self.store.update("pods", pod, check_version=False)
 
     async def run(self) -> None:
-        watcher = self.store.watch("pods")
-        for pod in list(self.store.list("pods")):
-            self._sync(self.store.get("pods", pod["metadata"]["namespace"], pod["metadata"]["name"]))
-        try:
-            while True:
-                change = await watcher.queue.get()
-                if change is None:
-                    return
-                if change.type != DELETED:
-                    current = self.store.find(
-                        "pods", change.object["metadata"]["namespace"], change.object["metadata"]["name"]
-                    )
-                    if current is not None:
-                        self._sync(current)
-        finally:
-            self.store.stop_watch(watcher)
+        await sync_each(self.store, "pods", self._sync)
 
     async def stream(self, request: Any, call: Any, pod: dict[str, Any]) -> Any:
         """Logs, exec and port-forward need running containers, which this node cannot start."""

@@ -16,7 +16,7 @@ import logging
 import sqlite3
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -277,6 +277,44 @@ class Store:
 
     def resources(self) -> Iterator[str]:
         return iter(list(self._objects))
+
+
+async def changes(*watchers: Watcher) -> AsyncIterator[Change]:
+    """The changes of several watches as they come; ends when any of them is stopped."""
+    merged: asyncio.Queue[Change | None] = asyncio.Queue()
+
+    async def pump(watcher: Watcher) -> None:
+        while (change := await watcher.queue.get()) is not None:
+            await merged.put(change)
+        await merged.put(None)
+
+    tasks = [asyncio.create_task(pump(w)) for w in watchers]
+    try:
+        while (change := await merged.get()) is not None:
+            yield change
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+async def sync_each(store: Store, resource: str, sync: Callable[[dict[str, Any]], None]) -> None:
+    """Call `sync` with the current state of every object of `resource`, then after each change to one."""
+    watcher = store.watch(resource)
+
+    def current(obj: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        found = store.find(resource, meta.get("namespace", ""), meta["name"])
+        if found is not None:
+            sync(found)
+
+    try:
+        for obj in list(store.list(resource)):
+            current(obj)
+        async for change in changes(watcher):
+            if change.type != DELETED:
+                current(change.object)
+    finally:
+        store.stop_watch(watcher)
 
 
 def _same_content(old: dict[str, Any], new: dict[str, Any]) -> bool:

@@ -10,7 +10,7 @@ from typing import Any
 
 from sandbox import errors
 from sandbox.node import node_object
-from sandbox.store import DELETED, Store, now_rfc3339
+from sandbox.store import Store, now_rfc3339, sync_each
 
 NODE_NAME = "virtual"
 # Addresses for pods that exist only on paper; nothing is ever sent to them.
@@ -108,19 +108,4 @@ class VirtualNode:
             self.store.update("pods", pod, check_version=False)
 
     async def run(self) -> None:
-        watcher = self.store.watch("pods")
-        for pod in list(self.store.list("pods")):
-            self.sync(self.store.get("pods", pod["metadata"]["namespace"], pod["metadata"]["name"]))
-        try:
-            while True:
-                change = await watcher.queue.get()
-                if change is None:
-                    return
-                if change.type != DELETED:
-                    current = self.store.find(
-                        "pods", change.object["metadata"]["namespace"], change.object["metadata"]["name"]
-                    )
-                    if current is not None:
-                        self.sync(current)
-        finally:
-            self.store.stop_watch(watcher)
+        await sync_each(self.store, "pods", self.sync)

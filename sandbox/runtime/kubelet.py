@@ -36,7 +36,7 @@ from sandbox.runtime.runtime import (
     Mount,
     Runtime,
 )
-from sandbox.store import DELETED, Store, now_rfc3339
+from sandbox.store import DELETED, Store, changes, now_rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -791,20 +791,11 @@ class Kubelet:
             self.store.stop_watch(secret_watch)
 
     async def _refresh(self, *watchers: Any) -> None:
-        queues = [w.queue for w in watchers]
-        while True:
-            getters = [asyncio.ensure_future(q.get()) for q in queues]
-            done, pending = await asyncio.wait(getters, return_when=asyncio.FIRST_COMPLETED)
-            for task in pending:
-                task.cancel()
-            for task in done:
-                change = task.result()
-                if change is None:
-                    return
-                namespace = change.object["metadata"].get("namespace", "")
-                for worker in list(self.workers.values()):
-                    if worker.namespace == namespace:
-                        worker.refresh_volumes()
+        async for change in changes(*watchers):
+            namespace = change.object["metadata"].get("namespace", "")
+            for worker in list(self.workers.values()):
+                if worker.namespace == namespace:
+                    worker.refresh_volumes()
 
     # -- streams and metrics for the API ------------------------------------------------------
 
