@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from kubernetes import client, config
 
 from sandbox.runtime import network
@@ -24,7 +26,8 @@ def busybox(name: str, script: str, **extra: object) -> dict:
 def test_crashing_container_backs_off_and_keeps_previous_logs(
     core: client.CoreV1Api, kubectl137: Kubectl, namespace: str
 ):
-    core.create_namespaced_pod(namespace, pod("crash", [busybox("app", "echo attempt $(date +%s%N); exit 3")]))
+    script = "echo attempt $(date +%s%N); echo bye > /dev/termination-log; exit 3"
+    core.create_namespaced_pod(namespace, pod("crash", [busybox("app", script)]))
     found = wait_for(
         core,
         namespace,
@@ -39,6 +42,7 @@ def test_crashing_container_backs_off_and_keeps_previous_logs(
     status = container(found, "app")
     assert status.last_state.terminated.exit_code == 3
     assert status.last_state.terminated.reason == "Error"
+    assert status.last_state.terminated.message == "bye\n"
     assert "back-off" in status.state.waiting.message
     row = kubectl137.ok("get", "pod", "crash", "-n", namespace).splitlines()[1].split()
     assert row[2] in ("CrashLoopBackOff", "Error")
@@ -237,3 +241,20 @@ def test_probes_drive_readiness_and_restarts(core: client.CoreV1Api, kubectl137:
     assert "Liveness probe failed" in kubectl137.ok(
         "get", "events", "-n", namespace, "--field-selector", "reason=Unhealthy"
     )
+
+
+def test_log_requests_get_the_real_errors(core: client.CoreV1Api, namespace: str):
+    spec = pod("pair", [busybox("a", "sleep 3600"), busybox("b", "sleep 3600")])
+    core.create_namespaced_pod(namespace, spec)
+    wait_for(core, namespace, "pair", running)
+    cases = [
+        ({}, 400, "a container name must be specified for pod pair, choose one of: [a b]"),
+        ({"container": "c"}, 400, "container c is not valid for pod pair"),
+        ({"container": "a", "previous": True}, 400, 'previous terminated container "a" in pod "pair" not found'),
+        ({"container": "a", "tail_lines": -1}, 422, "tailLines: Invalid value: -1: must be greater than or equal to 0"),
+    ]
+    for options, code, message in cases:
+        with pytest.raises(client.exceptions.ApiException) as caught:
+            core.read_namespaced_pod_log("pair", namespace, **options)
+        assert caught.value.status == code
+        assert message in json.loads(caught.value.body)["message"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,16 @@ def test_producer_consumer_tutorial(kubectl137: Kubectl, core: client.CoreV1Api,
     assert all(line.startswith("multicontainer-pod ") for line in lines)
     access = k.ok("logs", "multicontainer-pod", "-c", "consumer", "-n", namespace)
     assert re.search(r'127\.0\.0\.1 - - \[.+\] "GET / HTTP/1\.1" 200 \d+ "-" "-"', access)
+    # The tutorial's own words: kubectl port-forward, then curl.
+    forward = k.popen("port-forward", "multicontainer-pod", ":80", "-n", namespace)
+    try:
+        local = forward.expect(r"Forwarding from 127\.0\.0\.1:(\d+) -> 80", 20)
+        port = int(re.search(r":(\d+) ->", local).group(1))
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as answer:
+            served = answer.read().decode()
+    finally:
+        forward.stop()
+    assert served.splitlines()[0].startswith("multicontainer-pod ")
 
     # Step 5: clean up; the pod and its network namespace go away.
     k.ok("delete", "pod", "multicontainer-pod", "-n", namespace, "--grace-period=1", timeout=60)
