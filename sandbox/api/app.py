@@ -199,7 +199,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         return object_response(request, rest.get(store, call))
     answer, status = await _write(store, call, method)
     response = object_response(request, answer, status)
-    for warning in call.listed:
+    for warning in call.warnings:
         response.headers.add("Warning", f'299 - "{warning}"')
     return response
 

@@ -45,7 +45,7 @@ class Call:
     content_type: str = JSON
     user_agent: str = ""
     body: bytes = b""
-    listed: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def flag(self, key: str) -> bool:
         return self.query.get(key, "").lower() in ("true", "1")
@@ -102,7 +102,7 @@ def decode_object(call: Call, verb: str) -> dict[str, Any]:
             f'the kind in the data ("{kind}") does not match the expected kind ("{r.kind}")'
         )
     obj["apiVersion"], obj["kind"] = r.api_version, r.kind
-    call.listed = schema.decode(r.kind, obj, call.query.get("fieldValidation", ""), verb=verb)
+    call.warnings = schema.decode(r.kind, obj, call.query.get("fieldValidation", ""), verb=verb)
     obj.setdefault("metadata", {})
     return obj
 
@@ -341,7 +341,7 @@ def patch_object(store: Store, call: Call) -> tuple[dict[str, Any], int]:
     else:
         new = patch.strategic_merge_patch(live, body, r.kind)
     shown = schema.patch_repr(body) if kind == "strategic" else None
-    call.listed = schema.decode(r.kind, new, call.query.get("fieldValidation", ""), verb="patch", patch=shown)
+    call.warnings = schema.decode(r.kind, new, call.query.get("fieldValidation", ""), verb="patch", patch=shown)
     new.setdefault("metadata", {})
     _check_identity(call, new)
     sent_rv = new["metadata"].get("resourceVersion")
@@ -365,7 +365,7 @@ def _server_side_apply(
         )
     if not isinstance(intent, dict):
         raise errors.bad_request("error decoding YAML: the apply patch must be an object")
-    call.listed = schema.decode(r.kind, intent, call.query.get("fieldValidation", ""), verb="patch")
+    call.warnings = schema.decode(r.kind, intent, call.query.get("fieldValidation", ""), verb="patch")
     force = call.flag("force")
     now = now_rfc3339()
     if live is None:

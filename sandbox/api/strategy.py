@@ -43,7 +43,7 @@ def prepare_create(
     ):
         meta.pop(owned, None)
     meta.pop("generation", None)
-    if resource.has_status and resource.kind not in ("Node",):
+    if resource.has_status and resource.kind != "Node":
         # Registries with a status subresource drop client-sent status on create.
         obj.pop("status", None)
     defaults.apply_defaults(

@@ -22,6 +22,7 @@ from aiohttp import web
 
 from sandbox import errors
 from sandbox.api import pods
+from sandbox.api.schema import quantity_value
 from sandbox.api.selectors import parse_label_selector
 from sandbox.events import EventRecorder
 from sandbox.runtime import env as envs
@@ -74,19 +75,11 @@ def field_path(kind: str, name: str) -> str:
 
 
 def _quantity_bytes(text: str | None) -> int | None:
-    if not text:
-        return None
-    from sandbox.api.schema import quantity_value
-
-    return int(quantity_value(str(text)))
+    return int(quantity_value(str(text))) if text else None
 
 
 def _quantity_millis(text: str | None) -> int | None:
-    if not text:
-        return None
-    from sandbox.api.schema import quantity_value
-
-    return int(quantity_value(str(text)) * 1000)
+    return int(quantity_value(str(text)) * 1000) if text else None
 
 
 class ContainerLoop:
