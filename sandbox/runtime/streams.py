@@ -1,8 +1,8 @@
-"""The streaming pod subresources: exec and attach over the WebSocket channel protocols, port-forward
+"""The streaming pod subresources: exec over the WebSocket channel protocols, port-forward
 over WebSocket (the Python client) and over SPDY/3.1 (kubectl, raw or tunnelled in a WebSocket).
 
-The handlers know nothing about containers: exec gets a `spawn` callable, attach a running `Process`,
-port-forward a blocking `connect(port)`. Wire details follow the apiserver and kubelet: the subprotocol
+The handlers know nothing about containers: exec gets a `spawn` callable, port-forward a blocking
+`connect(port)`. Wire details follow the apiserver and kubelet: the subprotocol
 is the first one the client lists that we support, the first frame is empty, the exit status goes on
 channel 3 as a metav1.Status before a normal close, and messages read like the real ones.
 """
@@ -56,7 +56,7 @@ _CHUNK = 32 * 1024
 
 
 class Process(Protocol):
-    """A started process as exec and attach drive it.
+    """A started process as exec drives it.
 
     `output(1)` and `output(2)` each iterate the chunks written to stdout and stderr until EOF (with a
     tty everything is on 1 and 2 ends at once); the handlers always consume or close both. `wait()`
@@ -161,30 +161,9 @@ async def serve_exec(
             log.exception("exec of %s failed to start", list(command))
         await session.finish(_internal_status(f"error executing command in container: {exc}", wire.protocol))
         return ws
-    code = await session.run(process, owned=True)
+    code = await session.run(process)
     if code is not None:
         await session.finish(_exit_status(code, command, wire.protocol))
-    return ws
-
-
-async def serve_attach(
-    request: web.Request,
-    *,
-    process: Process,
-    tty: bool,
-    stdin: bool,
-    stdout: bool,
-    stderr: bool,
-    keepalive: float = KEEPALIVE,
-) -> web.StreamResponse:
-    """Attach a client to a running process: its output while the client stays, its stdin if asked."""
-    stderr = _check_streams(request, tty=tty, stdin=stdin, stdout=stdout, stderr=stderr)
-    ws, wire = await _accept_websocket(request, EXEC_PROTOCOLS)
-    session = _Session(ws, wire, stdin=stdin, stdout=stdout, stderr=stderr, tty=tty, keepalive=keepalive)
-    await session.hello()
-    # Detaching leaves the process running; its exit code is not reported (CRI attach has none).
-    if await session.run(process, owned=False) is not None:
-        await session.finish(_SUCCESS)
     return ws
 
 
@@ -419,7 +398,7 @@ async def _cancel(*tasks: asyncio.Task[Any] | None) -> None:
 
 
 class _Session:
-    """One exec or attach connection: client frames to the process, process output to the client."""
+    """One exec connection: client frames to the process, process output to the client."""
 
     def __init__(
         self,
@@ -447,30 +426,29 @@ class _Session:
         channel = STDOUT if self.stdout else STDERR if self.stderr else ERROR
         await self.wire.send(self.ws, channel, b"")
 
-    async def run(self, process: Process, *, owned: bool) -> int | None:
+    async def run(self, process: Process) -> int | None:
         """Pump until the process exits (its exit code, output drained) or the client leaves (None).
 
-        An `owned` process (exec) belongs to this session: stdin nobody asked for is closed at once and
-        the process is killed when the client leaves. Attach only borrows the process.
+        The process belongs to this session: stdin nobody asked for is closed at once and the process is
+        killed when the client leaves.
         """
         pumps = [
             asyncio.create_task(self._pump(process, STDOUT, self.stdout)),
             asyncio.create_task(self._pump(process, STDERR, self.stderr)),
         ]
-        feeder = asyncio.create_task(self._feed_stdin(process, owned))
+        feeder = asyncio.create_task(self._feed_stdin(process))
         reader = asyncio.create_task(self._read_client(process))
         waiter = asyncio.create_task(process.wait())
         pinger = asyncio.create_task(_keepalive(self.ws, self.keepalive))
         try:
             await asyncio.wait({reader, waiter}, return_when=asyncio.FIRST_COMPLETED)
             if waiter.done():
-                if not await self._drained(pumps, DRAIN_GRACE) and owned:
+                if not await self._drained(pumps, DRAIN_GRACE):
                     # Something the command started still holds its output open: end it.
                     await process.kill()
                     await self._drained(pumps, DRAIN_GRACE)
                 return waiter.result()
-            if owned:
-                await process.kill()
+            await process.kill()
             return None
         finally:
             await _cancel(reader, feeder, pinger, *pumps)
@@ -503,10 +481,9 @@ class _Session:
             if close is not None:
                 await close()
 
-    async def _feed_stdin(self, process: Process, owned: bool) -> None:
+    async def _feed_stdin(self, process: Process) -> None:
         if not self.stdin:
-            if owned:
-                await process.close_stdin()
+            await process.close_stdin()
             return
         while (data := await self._stdin_queue.get()) is not None:
             try:

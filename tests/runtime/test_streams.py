@@ -1,4 +1,4 @@
-"""Exec, attach and port-forward streams served by a small aiohttp app on 127.0.0.1, driven by the
+"""Exec and port-forward streams served by a small aiohttp app on 127.0.0.1, driven by the
 kubernetes Python client, websocket-client (frame-level checks) and the real kubectl.
 
 The app routes the pod subresources to `sandbox.runtime.streams` with local processes (`spawn_local`)
@@ -50,11 +50,9 @@ from sandbox.runtime import spdy
 from sandbox.runtime.streams import (
     V4,
     V5,
-    Process,
     ResizeDecoder,
     exec_options,
     parse_ports,
-    serve_attach,
     serve_exec,
     serve_portforward,
     spawn_local,
@@ -93,7 +91,6 @@ class Server:
     port: int
     kubeconfig: Path
     token: str
-    attachable: dict[str, Process]
     seen: list[str] = field(default_factory=list)
 
     @property
@@ -186,14 +183,6 @@ def make_app(server: Server, upstreams: dict[int, int]) -> web.Application:
                 spawn=spawn,
                 keepalive=KEEPALIVE,
             )
-        if sub == "attach":
-            o = exec_options(request.query)
-            process = server.attachable.get(name)
-            if process is None:
-                raise errors.bad_request(f"pod {name} has nothing to attach to")
-            return await serve_attach(
-                request, process=process, tty=o.tty, stdin=o.stdin, stdout=o.stdout, stderr=o.stderr
-            )
         if sub == "portforward":
             return await serve_portforward(request, None, connect, pod=name, uid=UID, keepalive=KEEPALIVE)
         raise errors.unknown_path()
@@ -218,7 +207,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     thread = threading.Thread(target=loop.run_forever, name="streams-test-server", daemon=True)
     thread.start()
     directory = tmp_path_factory.mktemp("streams")
-    srv = Server(loop, 0, directory / "kubeconfig", uuid.uuid4().hex, {})
+    srv = Server(loop, 0, directory / "kubeconfig", uuid.uuid4().hex)
 
     async def start() -> tuple[web.AppRunner, list[asyncio.Server]]:
         upstreams = [await asyncio.start_server(h, "127.0.0.1", 0) for h in (_echo, _http)]
@@ -326,7 +315,6 @@ def close_code(received: list[tuple[int, bytes]]) -> int:
 
 
 EXEC = "/api/v1/namespaces/default/pods/web/exec"
-ATTACH = "/api/v1/namespaces/default/pods/{name}/attach"
 PORTFORWARD = "/api/v1/namespaces/default/pods/web/portforward"
 
 
@@ -749,38 +737,6 @@ def test_refusals_before_the_upgrade_are_bad_request_statuses(
         "reason": "BadRequest",
         "code": 400,
     }
-
-
-# ------------------------------------------------------------------------------------------------
-# Attach
-
-
-def test_attach_streams_the_process_and_reports_success(server: Server):
-    process = server.run(spawn_local(["sh", "-c", "read line; echo got $line; exit 4"], False, env=server.env()))
-    server.attachable["reader"] = process
-    try:
-        ws = server.connect(ATTACH.format(name="reader"), stdin=True, stdout=True, stderr=True)
-        ws.send_binary(b"\x00hello\n")
-        channels = by_channel(frames(ws))
-        ws.close()
-    finally:
-        del server.attachable["reader"]
-    assert channels[1] == b"got hello\n"
-    assert json.loads(channels[3]) == {"metadata": {}, "status": "Success"}
-
-
-def test_detaching_leaves_the_process_running(server: Server):
-    process = server.run(spawn_local(["cat"], False, env=server.env()))
-    server.attachable["cat"] = process
-    try:
-        ws = server.connect(ATTACH.format(name="cat"), stdout=True)
-        assert ws.recv_data_frame(True)[1].data == b"\x01"
-        ws.close()
-        time.sleep(0.3)
-        assert len(marked_processes(server.token)) == 1
-    finally:
-        del server.attachable["cat"]
-        server.run(process.kill())
 
 
 # ------------------------------------------------------------------------------------------------
