@@ -420,6 +420,15 @@ def _mode(value: Any, default: int) -> int:
     return int(value) if value is not None else default
 
 
+def _referenced(lookup: Lookup, resource: str, namespace: str, name: str, optional: bool) -> Mapping[str, Any]:
+    """A configMap or secret a volume names: empty when absent and optional, a mount failure otherwise."""
+    found = lookup(resource, namespace, name)
+    if found is None and not optional:
+        # The kubelet names the kind in the singular: configmap "x" not found, secret "y" not found.
+        raise _Fail(f'{resource.removesuffix("s")} "{name}" not found')
+    return found or {}
+
+
 def _payload(
     pod: Mapping[str, Any],
     kind: str,
@@ -433,17 +442,12 @@ def _payload(
     default_mode = _mode(source.get("defaultMode"), DEFAULT_MODE)
     if kind == "configMap":
         optional = bool(source.get("optional"))
-        found = lookup("configmaps", namespace, source.get("name", ""))
-        if found is None and not optional:
-            raise _Fail(f'configmap "{source.get("name", "")}" not found')
-        return _config_map_payload(source.get("items"), found or {}, default_mode, optional)
+        found = _referenced(lookup, "configmaps", namespace, source.get("name", ""), optional)
+        return _config_map_payload(source.get("items"), found, default_mode, optional)
     if kind == "secret":
         optional = bool(source.get("optional"))
-        name = source.get("secretName", "")
-        found = lookup("secrets", namespace, name)
-        if found is None and not optional:
-            raise _Fail(f'secret "{name}" not found')
-        return _secret_payload(source.get("items"), found or {}, default_mode, optional)
+        found = _referenced(lookup, "secrets", namespace, source.get("secretName", ""), optional)
+        return _secret_payload(source.get("items"), found, default_mode, optional)
     if kind == "downwardAPI":
         return _downward_payload(source.get("items") or [], pod, default_mode, node)
     return _projected_payload(pod, source, lookup, node, node_dir, target)
@@ -521,17 +525,13 @@ def _projected_payload(
             if projection.get("configMap") is not None:
                 ref = projection["configMap"]
                 optional = bool(ref.get("optional"))
-                found = lookup("configmaps", namespace, ref.get("name", ""))
-                if found is None and not optional:
-                    raise _Fail(f'configmap "{ref.get("name", "")}" not found')
-                payload.update(_config_map_payload(ref.get("items"), found or {}, default_mode, optional))
+                found = _referenced(lookup, "configmaps", namespace, ref.get("name", ""), optional)
+                payload.update(_config_map_payload(ref.get("items"), found, default_mode, optional))
             elif projection.get("secret") is not None:
                 ref = projection["secret"]
                 optional = bool(ref.get("optional"))
-                found = lookup("secrets", namespace, ref.get("name", ""))
-                if found is None and not optional:
-                    raise _Fail(f'secret "{ref.get("name", "")}" not found')
-                payload.update(_secret_payload(ref.get("items"), found or {}, default_mode, optional))
+                found = _referenced(lookup, "secrets", namespace, ref.get("name", ""), optional)
+                payload.update(_secret_payload(ref.get("items"), found, default_mode, optional))
             elif projection.get("downwardAPI") is not None:
                 payload.update(_downward_payload(projection["downwardAPI"].get("items") or [], pod, default_mode, node))
             elif projection.get("serviceAccountToken") is not None:
