@@ -1,0 +1,64 @@
+"""What Podscope keeps: its own permissions, and one-time login links."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Access(models.Model):
+    """Not a table: the holder of Podscope's permissions, granted to users directly or through groups."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [
+            ("view_pods", "Can view pods, their diagrams, events and YAML"),
+            ("read_logs", "Can read container logs"),
+            ("exec_pods", "Can open terminals and port-forwards into containers"),
+            ("write_pods", "Can apply manifests and delete pods"),
+        ]
+
+    def __str__(self) -> str:
+        return "Podscope permissions"
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class LoginTokenQuerySet(models.QuerySet):
+    def issue(self, user, ttl: timedelta) -> str:
+        """Make a login token for `user`; only its digest is stored, so the database cannot replay it."""
+        token = secrets.token_urlsafe(32)
+        self.create(user=user, digest=_digest(token), expires=timezone.now() + ttl)
+        return token
+
+    def redeem(self, token: str):
+        """The user a valid token belongs to, spending the token; None when unknown, used or expired."""
+        now = timezone.now()
+        # One UPDATE marks the token used, so two requests racing with the same link cannot both succeed.
+        spent = self.filter(digest=_digest(token), used__isnull=True, expires__gt=now).update(used=now)
+        if not spent:
+            return None
+        return self.select_related("user").get(digest=_digest(token)).user
+
+
+class LoginToken(models.Model):
+    """A one-time link that signs a user in, as Jupyter prints at start-up."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    digest = models.CharField(max_length=64, unique=True)
+    created = models.DateTimeField(auto_now_add=True)
+    expires = models.DateTimeField()
+    used = models.DateTimeField(null=True, blank=True)
+
+    objects = LoginTokenQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"login link for {self.user} until {self.expires:%Y-%m-%d %H:%M}"

@@ -8,6 +8,7 @@ PODSCOPE_CSRF_TRUSTED_ORIGINS  comma-separated origins, e.g. https://podscope.ex
 PODSCOPE_HTTPS             "1" when served over HTTPS: secure cookies, redirect to https, HSTS
 PODSCOPE_SERVE_STATIC      "0" when a front proxy serves /static/ itself (default: served by the app)
 PODSCOPE_LOG_LEVEL         level for the stderr log (default: INFO)
+PODSCOPE_LOGIN_LINK_TTL    seconds a one-time login link stays valid (default: 43200, twelve hours)
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "dashboard.context.podscope",
             ],
         },
     },
@@ -133,6 +135,7 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+PODSCOPE_LOGIN_LINK_TTL = int(os.environ.get("PODSCOPE_LOGIN_LINK_TTL") or 12 * 3600)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
