@@ -1,0 +1,453 @@
+"""Reads and writes against one cluster: namespaces, pods, events, metrics and applied manifests.
+
+Everything returned is plain data: objects are camelCase dicts exactly as the API server serves them as JSON,
+never the client's models, so views and templates can use them without importing `kubernetes`. Every failure
+becomes a `KubeError` whose message is a sentence for a person.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import aiohttp
+import yaml
+from kubernetes.aio import client as aio_client
+from kubernetes.aio.client.exceptions import ApiException
+from kubernetes.aio.config.config_exception import ConfigException
+from kubernetes.config.config_exception import ConfigException as SyncConfigException
+
+from dashboard.kube.clusters import Cluster
+
+# Total seconds for one request, so a dead or black-holed cluster answers a page quickly instead of after minutes.
+REQUEST_TIMEOUT = 10.0
+APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
+# kind -> the suffix of CoreV1Api's patch_namespaced_<suffix>_without_preload_content.
+APPLICABLE_KINDS = {
+    "Pod": "pod",
+    "ConfigMap": "config_map",
+    "Secret": "secret",
+    "Service": "service",
+    "ServiceAccount": "service_account",
+}
+METRICS_GROUP, METRICS_VERSION = "metrics.k8s.io", "v1beta1"
+_TENTH = Decimal("0.1")
+
+
+class KubeError(Exception):
+    """A failed call to a cluster, with a sentence for a person in `message`."""
+
+    def __init__(self, message: str, *, status: int | None = None, reason: str = "", unreachable: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.reason = reason
+        self.unreachable = unreachable
+
+
+class NotFound(KubeError):
+    """The object (or the API serving it) does not exist."""
+
+
+class Forbidden(KubeError):
+    """The credentials are not allowed to do this, or not accepted at all."""
+
+
+class Invalid(KubeError):
+    """The request or the object in it was rejected, e.g. for field errors."""
+
+
+class Conflict(KubeError):
+    """The object already exists or changed under us."""
+
+
+_ERRORS_BY_STATUS: dict[int, type[KubeError]] = {
+    400: Invalid,
+    401: Forbidden,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    422: Invalid,
+}
+
+
+def _status_error(status: int | None, reason: str | None, body: bytes | str | None) -> KubeError:
+    """The KubeError for a non-2xx answer, taking the message from its Status body when it has one."""
+    try:
+        answer = json.loads(body) if body else {}
+    except ValueError:
+        answer = {}
+    if not isinstance(answer, dict):
+        answer = {}
+    reason = answer.get("reason") or reason or ""
+    message = answer.get("message") or f"the API server answered {status} {reason}".rstrip()
+    return _ERRORS_BY_STATUS.get(status or 0, KubeError)(message, status=status, reason=reason)
+
+
+def _why_unreachable(exc: BaseException) -> str:
+    # Most specific first: aiohttp's certificate error is also an SSL error, which is also a connector error.
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {REQUEST_TIMEOUT:g} s"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return f"its certificate is not trusted ({getattr(exc.certificate_error, 'verify_message', '') or exc})"
+    if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
+        return f"the TLS handshake failed ({getattr(exc, 'reason', None) or exc})"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "its host name does not resolve"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection"
+    if isinstance(exc, OSError) and exc.errno:
+        # aiohttp's own text is "Connect call failed ('127.0.0.1', 1)"; the errno says it better.
+        return os.strerror(exc.errno).lower()
+    return str(exc) or type(exc).__name__
+
+
+def _unreachable(host: str, exc: BaseException) -> KubeError:
+    return KubeError(f"cannot reach the cluster at {host}: {_why_unreachable(exc)}", unreachable=True)
+
+
+@asynccontextmanager
+async def connection(cluster: Cluster) -> AsyncIterator[aio_client.ApiClient]:
+    """A new ApiClient for one call, always closed, with every failure turned into a KubeError."""
+    try:
+        api = await cluster.client()
+    except (ConfigException, SyncConfigException, OSError, TypeError, ValueError, yaml.YAMLError) as exc:
+        where = f" ({cluster.kubeconfig})" if cluster.kubeconfig else ""
+        raise KubeError(
+            f"cannot use the configuration of cluster {cluster.label}{where}: {exc}", unreachable=True
+        ) from exc
+    try:
+        yield api
+    except ApiException as exc:
+        raise _status_error(exc.status, exc.reason, exc.body) from exc
+    except (aiohttp.ClientError, OSError, TimeoutError, ConfigException, SyncConfigException) as exc:
+        raise _unreachable(api.configuration.host, exc) from exc
+    finally:
+        await api.close()
+
+
+async def read_json(response: aiohttp.ClientResponse) -> dict[str, Any]:
+    """The JSON body of a raw response, or the KubeError its status means."""
+    try:
+        body = await response.read()
+    finally:
+        response.release()
+    # Raw responses are not checked by the client, so the status is ours to look at.
+    if not 200 <= response.status < 300:
+        raise _status_error(response.status, response.reason, body)
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise KubeError(
+            f"the API server answered {response.status} with something that is not JSON", status=response.status
+        ) from exc
+    if not isinstance(data, dict):
+        raise KubeError("the API server answered with JSON that is not an object", status=response.status)
+    return data
+
+
+async def list_namespaces(cluster: Cluster) -> list[str]:
+    """The names of the cluster's namespaces, sorted; just the cluster's own namespace if listing is forbidden."""
+    try:
+        async with connection(cluster) as api:
+            answer = await read_json(
+                await aio_client.CoreV1Api(api).list_namespace_without_preload_content(_request_timeout=REQUEST_TIMEOUT)
+            )
+    except Forbidden as exc:
+        # Users confined to one namespace may not list namespaces; theirs is the one they can see. A 401 is
+        # different: the credentials themselves are refused, and hiding that would only confuse.
+        if exc.status != 403:
+            raise
+        return [cluster.namespace]
+    return sorted(item["metadata"]["name"] for item in answer.get("items") or [])
+
+
+async def get_pod(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
+    """One pod as the API server serves it."""
+    async with connection(cluster) as api:
+        return await read_json(
+            await aio_client.CoreV1Api(api).read_namespaced_pod_without_preload_content(
+                name, namespace, _request_timeout=REQUEST_TIMEOUT
+            )
+        )
+
+
+async def list_pods(
+    cluster: Cluster,
+    namespace: str,
+    *,
+    limit: int = 500,
+    continue_token: str | None = None,
+    label_selector: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None, str]:
+    """One page of a namespace's pods: the items, the token for the next page (None at the end), the list's RV."""
+    async with connection(cluster) as api:
+        answer = await read_json(
+            await aio_client.CoreV1Api(api).list_namespaced_pod_without_preload_content(
+                namespace,
+                limit=limit,
+                _continue=continue_token,
+                label_selector=label_selector,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        )
+    meta = answer.get("metadata") or {}
+    return answer.get("items") or [], meta.get("continue") or None, meta.get("resourceVersion", "")
+
+
+def _time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _event_summary(event: dict[str, Any]) -> dict[str, Any]:
+    """The few fields of a core/v1 Event a person reads, with times as aware UTC datetimes."""
+    meta, series, source = event.get("metadata") or {}, event.get("series") or {}, event.get("source") or {}
+    # Events recorded by the newer API leave the legacy timestamps empty and carry eventTime (and a series) instead.
+    created = _time(meta.get("creationTimestamp"))
+    last = (
+        _time(event.get("lastTimestamp"))
+        or _time(series.get("lastObservedTime"))
+        or _time(event.get("eventTime"))
+        or created
+    )
+    first = _time(event.get("firstTimestamp")) or _time(event.get("eventTime")) or created or last
+    return {
+        "type": event.get("type") or "Normal",
+        "reason": event.get("reason") or "",
+        "message": event.get("message") or "",
+        "count": event.get("count") or series.get("count") or 1,
+        "first": first,
+        "last": last or first,
+        "source": source.get("component") or event.get("reportingComponent") or "",
+    }
+
+
+async def pod_events(cluster: Cluster, namespace: str, name: str, *, uid: str | None = None) -> list[dict[str, Any]]:
+    """The events about one pod (only this incarnation of it when `uid` is given), oldest last-seen first."""
+    selector = f"involvedObject.kind=Pod,involvedObject.name={name}"
+    if uid:
+        selector += f",involvedObject.uid={uid}"
+    async with connection(cluster) as api:
+        answer = await read_json(
+            await aio_client.CoreV1Api(api).list_namespaced_event_without_preload_content(
+                namespace, field_selector=selector, _request_timeout=REQUEST_TIMEOUT
+            )
+        )
+    events = [_event_summary(item) for item in answer.get("items") or []]
+    never = datetime.min.replace(tzinfo=UTC)
+    # Legacy timestamps have whole seconds while eventTime has microseconds, so compare whole seconds and let the
+    # stable sort keep the server's order (creation order) within one second.
+    return sorted(events, key=lambda e: (e["last"] or never).replace(microsecond=0))
+
+
+_QUANTITY = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E))?")
+_SCALES = {
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "k": Decimal("1e3"),
+    "M": Decimal("1e6"),
+    "G": Decimal("1e9"),
+    "T": Decimal("1e12"),
+    "P": Decimal("1e15"),
+    "E": Decimal("1e18"),
+    "Ki": Decimal(2**10),
+    "Mi": Decimal(2**20),
+    "Gi": Decimal(2**30),
+    "Ti": Decimal(2**40),
+    "Pi": Decimal(2**50),
+    "Ei": Decimal(2**60),
+}
+
+
+def parse_quantity(text: str) -> Decimal:
+    """The value of a Kubernetes quantity such as `250m`, `12Mi`, `1.5` or `1e3`; ValueError if it is not one."""
+    match = _QUANTITY.fullmatch(text.strip())
+    if not match:
+        raise ValueError(f"not a quantity: {text!r}")
+    number, exponent, suffix = match.groups()
+    if exponent:
+        return Decimal(number + exponent)
+    return Decimal(number) * _SCALES.get(suffix or "", Decimal(1))
+
+
+def _one_decimal(value: Decimal) -> str:
+    return f"{value:.1f}".removesuffix(".0")
+
+
+def format_cpu(text: str) -> str:
+    """CPU for people: millicores below one core (`3m`), cores with at most one decimal above (`1.2`)."""
+    # Rounded up as `kubectl top` does, so a busy-but-tiny container does not read as idle.
+    millicores = math.ceil(parse_quantity(text) * 1000)
+    if millicores < 1000:
+        return f"{millicores}m"
+    return _one_decimal((Decimal(millicores) / 1000).quantize(_TENTH, ROUND_HALF_UP))
+
+
+def format_memory(text: str) -> str:
+    """Memory for people in binary units with at most one decimal: `512B`, `308Ki`, `12.5Mi`, `1.2Gi`."""
+    size = parse_quantity(text)
+    if size < 1024:
+        return f"{size.to_integral_value()}B"
+    for unit, scale in (("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+        value = (size / scale).quantize(_TENTH, ROUND_HALF_UP)
+        # Compare after rounding, so 1023.97Mi reads 1Gi rather than 1024Mi.
+        if value >= 1 and (unit == "Gi" or value < 1024):
+            return f"{_one_decimal(value)}{unit}"
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def pod_metrics(cluster: Cluster, namespace: str, name: str) -> dict[str, dict[str, str]] | None:
+    """Current CPU and memory per container from metrics.k8s.io; None if the cluster has none for this pod."""
+    try:
+        async with connection(cluster) as api:
+            answer = await read_json(
+                await aio_client.CustomObjectsApi(api).get_namespaced_custom_object_without_preload_content(
+                    METRICS_GROUP, METRICS_VERSION, namespace, "pods", name, _request_timeout=REQUEST_TIMEOUT
+                )
+            )
+    except KubeError as exc:
+        # 404: no metrics API, or no sample for this pod yet; 503: the API is registered but its server is down.
+        if exc.status in (404, 503):
+            return None
+        raise
+    usage = {}
+    for container in answer.get("containers") or []:
+        raw = container.get("usage") or {}
+        try:
+            usage[container["name"]] = {
+                "cpu": format_cpu(raw.get("cpu", "0")),
+                "memory": format_memory(raw.get("memory", "0")),
+            }
+        except (KeyError, ValueError):
+            continue
+    return usage or None
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+async def apply(
+    cluster: Cluster, doc: dict[str, Any], *, namespace: str, dry_run: bool = False, field_manager: str = "podscope"
+) -> dict[str, Any]:
+    """Server-side apply one core/v1 object (Pod, ConfigMap, Secret, Service, ServiceAccount); returns it as served."""
+    kind = doc.get("kind") or ""
+    if doc.get("apiVersion") != "v1" or kind not in APPLICABLE_KINDS:
+        what = f"{_article(kind)} {kind}" if kind else "this object"
+        raise Invalid(
+            f"Podscope applies Pods, ConfigMaps, Secrets, Services and ServiceAccounts; use kubectl for {what}",
+            reason="Unsupported",
+        )
+    meta = doc.get("metadata") or {}
+    name = meta.get("name")
+    if not name:
+        raise Invalid(f"server-side apply needs metadata.name; this {kind} has none", reason="Invalid")
+    async with connection(cluster) as api:
+        patch = getattr(aio_client.CoreV1Api(api), f"patch_namespaced_{APPLICABLE_KINDS[kind]}_without_preload_content")
+        return await read_json(
+            await patch(
+                name,
+                meta.get("namespace") or namespace,
+                doc,
+                field_manager=field_manager,
+                force=True,
+                dry_run="All" if dry_run else None,
+                # The generated default content type is a JSON patch; apply needs its own, and the client then
+                # sends the dict as JSON, which is valid YAML.
+                _content_type=APPLY_CONTENT_TYPE,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        )
+
+
+async def delete_pod(cluster: Cluster, namespace: str, name: str, *, grace_period_seconds: int | None = None) -> None:
+    """Delete a pod, optionally with a grace period (0 kills it at once)."""
+    async with connection(cluster) as api:
+        await read_json(
+            await aio_client.CoreV1Api(api).delete_namespaced_pod_without_preload_content(
+                name, namespace, grace_period_seconds=grace_period_seconds, _request_timeout=REQUEST_TIMEOUT
+            )
+        )
+
+
+# --- what pages need: answers that degrade instead of failing a whole page ------------------------------------
+
+
+async def list_namespaces_or(cluster: Cluster, fallback: str) -> list[str]:
+    """The namespaces for a picker; just `fallback` when the cluster cannot be asked."""
+    try:
+        names = await list_namespaces(cluster)
+    except KubeError:
+        return [fallback]
+    return names if fallback in names else sorted([*names, fallback])
+
+
+async def pod_events_or_none(cluster: Cluster, namespace: str, name: str) -> list[dict[str, Any]] | None:
+    """The pod's events, or None when they cannot be read (the page says so)."""
+    try:
+        return await pod_events(cluster, namespace, name)
+    except KubeError:
+        return None
+
+
+async def pod_metrics_or_none(cluster: Cluster, namespace: str, name: str) -> dict[str, dict[str, str]] | None:
+    """The pod's CPU and memory per container, or None when the cluster has no metrics for it."""
+    try:
+        return await pod_metrics(cluster, namespace, name)
+    except KubeError:
+        return None
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What applying one document did: `outcome` on success, `error` otherwise."""
+
+    kind: str
+    namespace: str
+    name: str
+    outcome: str = ""
+    error: str = ""
+
+    @property
+    def title(self) -> str:
+        return f"{self.kind} {self.name}"
+
+    @property
+    def is_pod(self) -> bool:
+        return self.kind == "Pod" and not self.error
+
+
+async def apply_all(cluster: Cluster, docs: list[dict[str, Any]], *, namespace: str) -> list[Applied]:
+    """Apply documents in order after a dry run of all of them, so a bad document applies nothing."""
+    results: list[Applied] = []
+    for dry_run in (True, False):
+        results = []
+        for doc in docs:
+            meta = doc.get("metadata") or {}
+            target = meta.get("namespace") or namespace
+            kind, name = doc.get("kind", ""), meta.get("name", "")
+            try:
+                await apply(cluster, doc, namespace=target, dry_run=dry_run)
+            except KubeError as exc:
+                results.append(Applied(kind, target, name, error=exc.message))
+                continue
+            results.append(Applied(kind, target, name, outcome="checked" if dry_run else "applied"))
+        if any(r.error for r in results):
+            return results
+    return results
