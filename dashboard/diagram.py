@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -21,13 +22,41 @@ CONTAINER_H = 182
 VOLUME_W = 280
 VOLUME_H = 88
 GUTTER = 48
-ROW_GAP = 56
+ROW_GAP = 48
 VOLUME_ROW_GAP = 48
-MAX_CONTAINER_COLS = 4
-MAX_VOLUME_COLS = 5
-LANE = 28
+MAX_CONTAINER_COLS = 6
+MAX_VOLUME_COLS = 8
+SCREEN_ASPECT = 16 / 9
 BOX_TEXT_PAD = 14
-LABEL_MAX_CHARS = 64
+CHIP_MAX_CHARS = 44
+REASON_LINES = 3
+# Mount edges. Under each container a comb: one drop per mount, turning right on its own mount line, which carries
+# its label. Then tracks down the gutters, lanes across the channel between the grids and jogs in the gaps above
+# lower volume rows. Parallel lines mostly keep 10px or more apart so that a projector keeps them distinct.
+DROP_INSET = 22  # clear of the status bar and the rounded corner
+DROP_STEP = 12
+MIN_DROP_STEP = 8
+DROP_SPAN = 160  # more than 14 mounts pack their drops closer rather than take their labels' room
+MAX_COLUMN_TURNS = 4  # a bottom container with more mounts turns them down its gutter instead
+COMB_TOP = 4
+MOUNT_STEP = 28
+LABEL_GAP = 8
+MIN_PATH_CHARS = 16
+TURN_GAP = 12
+TRACK_PAD = 14
+TRACK_STEP = 12
+LANE_STEP = 14
+LANE_CLEAR = 24
+CHANNEL_PAD = 24
+JOG_PAD = 16
+JOG_STEP = 10
+ARRIVE_PAD = 16
+# Lines coming down from containers sit on x = k * LATTICE and lines going down to volumes half a step off, so two
+# edges never share a vertical line. Downward lines that share a stretch are placed DOWN_STEP apart, which leaves
+# them at least a lattice step apart once snapped.
+LATTICE = TRACK_STEP
+DOWN = LATTICE / 2
+DOWN_STEP = 2 * LATTICE
 
 ERROR_REASONS = frozenset(
     {
@@ -201,6 +230,24 @@ def fit(text: str, width: float, size: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _wrap(text: str, width: float, size: int, max_lines: int) -> list[str]:
+    """Break text at spaces into lines that fit width; the last allowed line ends in an ellipsis if text remains."""
+    limit = max(2, int(width // (size * CHAR_WIDTH)))
+    lines: list[str] = []
+    rest = text
+    while rest and len(lines) < max_lines:
+        if len(rest) <= limit:
+            lines.append(rest)
+            return lines
+        cut = rest.rfind(" ", 0, limit + 1)
+        cut = cut if cut > 0 else limit
+        lines.append(rest[:cut])
+        rest = rest[cut:].lstrip()
+    if rest:
+        lines[-1] = fit(lines[-1] + " " + rest, width, size)
+    return lines
+
+
 def _text(x: float, y: float, full: str, width: float, size: int, cls: str = "") -> Text:
     return Text(x, y, fit(full, width, size), full, size, cls)
 
@@ -240,7 +287,7 @@ def _state(status: dict[str, Any] | None, kind: str) -> tuple[str, str, str]:
     return "unknown", "no state yet", "waiting"
 
 
-def _volume_source(volume: dict[str, Any]) -> tuple[str, str]:
+def volume_source(volume: dict[str, Any]) -> tuple[str, str]:
     """Return (type, source text) for one spec.volumes entry."""
     kind = next((k for k in volume if k != "name"), "emptyDir")
     src = volume.get(kind) or {}
@@ -343,18 +390,66 @@ def _badges(entries: list[_Entry], system_volumes: set[str]) -> list[tuple[str, 
     return found
 
 
-def _grid(count: int, cols: int, box_w: float, left: float, inner_w: float) -> tuple[float, list[float]]:
-    """Column x positions for a grid centred in the inner width, each column with half a gutter either side."""
-    grid_w = cols * (box_w + GUTTER)
-    start = left + (inner_w - grid_w) / 2 + GUTTER / 2
-    return grid_w, [start + i * (box_w + GUTTER) for i in range(max(cols, 1))]
+@dataclass(frozen=True)
+class _Mount:
+    entry: int  # index of the container in drawing order
+    slot: int  # position among that container's drawn mounts
+    volume: int  # index in spec.volumes
+    spec: dict[str, Any]
 
 
-def _flow_chips(labels: list[tuple[str, str]], left: float, top: float, width: float) -> list[tuple[Rect, Text]]:
-    """Place text chips left to right, wrapping into rows inside width."""
+@dataclass(frozen=True)
+class _Pod:
+    name: str
+    namespace: str
+    node: str
+    phase: str
+    ip: str
+    hostname: str
+    entries: list[_Entry]
+    volumes: list[dict[str, Any]]
+    system_volumes: frozenset[str]
+    badges: list[tuple[str, tuple[str, ...], str]]
+    mounts: list[_Mount]
+
+
+def _parse(pod: dict[str, Any]) -> _Pod:
+    meta, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
+    name = meta.get("name", "")
+    entries = _entries(pod)
+    volumes = spec.get("volumes") or []
+    system_volumes = frozenset(
+        v["name"] for v in volumes if v.get("name", "").startswith("kube-api-access-") and "projected" in v
+    )
+    vol_index = {v.get("name"): i for i, v in enumerate(volumes)}
+    mounts = []
+    for i, e in enumerate(entries):
+        # A mount of a volume missing from spec.volumes has nothing to point at, so it gets no edge.
+        drawn = [m for m in e.spec.get("volumeMounts") or [] if m.get("name") in vol_index]
+        mounts += [_Mount(i, slot, vol_index[m["name"]], m) for slot, m in enumerate(drawn)]
+    return _Pod(
+        name=name,
+        namespace=meta.get("namespace") or "default",
+        node=spec.get("nodeName") or "not scheduled",
+        phase=status.get("phase") or "Unknown",
+        ip=status.get("podIP") or "no IP yet",
+        hostname=spec.get("hostname") or name,
+        entries=entries,
+        volumes=volumes,
+        system_volumes=system_volumes,
+        badges=_badges(entries, set(system_volumes)),
+        mounts=mounts,
+    )
+
+
+def _flow_chips(
+    labels: list[tuple[str, str]], left: float, top: float, width: float, max_chars: int | None = None
+) -> list[tuple[Rect, Text]]:
+    """Place text chips left to right, wrapping into rows inside width; max_chars caps each chip's text."""
     placed, x, y = [], left, top
+    cap = width - 20 if max_chars is None else min(width - 20, max_chars * TEXT_SIZE * CHAR_WIDTH)
     for short, full in labels:
-        text = fit(short, width - 20, TEXT_SIZE)
+        text = fit(short, cap, TEXT_SIZE)
         w = len(text) * TEXT_SIZE * CHAR_WIDTH + 20
         if x > left and x + w > left + width:
             x, y = left, y + 36
@@ -363,212 +458,399 @@ def _flow_chips(labels: list[tuple[str, str]], left: float, top: float, width: f
     return placed
 
 
-def layout(pod: dict[str, Any]) -> PodDiagram:
-    """Compute the whole diagram of one pod (a camelCase dict as the API serves it, with or without status)."""
-    meta, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
-    name, namespace = meta.get("name", ""), meta.get("namespace") or "default"
-    node, phase = spec.get("nodeName") or "not scheduled", status.get("phase") or "Unknown"
-    entries = _entries(pod)
-    volumes = spec.get("volumes") or []
-    system_volumes = {
-        v["name"] for v in volumes if v.get("name", "").startswith("kube-api-access-") and "projected" in v
-    }
-    badge_specs = _badges(entries, system_volumes)
+def _gutter(tracks: int, minimum: float, step: float = TRACK_STEP) -> float:
+    """Width of a gutter that carries this many vertical tracks step apart, never narrower than minimum."""
+    return max(minimum, 2 * TRACK_PAD + (tracks - 1) * step) if tracks else minimum
 
-    n_c, n_v = len(entries), len(volumes)
-    c_cols = max(1, min(n_c, MAX_CONTAINER_COLS))
-    v_cols_max = max(1, min(n_v, MAX_VOLUME_COLS))
-    inner_w = max(MIN_INNER, c_cols * (CONTAINER_W + GUTTER), v_cols_max * (VOLUME_W + GUTTER))
-    v_cols = max(1, min(n_v, int(inner_w // (VOLUME_W + GUTTER))))
-    left, top = MARGIN + PAD, MARGIN
-    texts: list[Text] = [
-        _text(left, top + 36, name, inner_w, TITLE_SIZE, "pod-name"),
-        _text(left, top + 62, f"namespace {namespace} · node {node} · {phase}", inner_w, TEXT_SIZE, "meta"),
+
+def _snap(x: float, offset: float = 0, up: bool = False) -> float:
+    """The nearest point offset + k * LATTICE to x, or the first one at or after x when up."""
+    k = (x - offset) / LATTICE
+    return offset + (math.ceil(k) if up else round(k)) * LATTICE
+
+
+def _track_block(gutter_left: float, gutter_w: float, tracks: int) -> float:
+    """The x of the leftmost of some tracks centred in a gutter, moved onto the lattice."""
+    return _snap(gutter_left + (gutter_w - (tracks - 1) * TRACK_STEP) / 2)
+
+
+def _columns(gutters: list[float], widths: list[float], left: float, inner_w: float) -> list[float]:
+    """Box x positions for columns centred in the inner width; gutters[c] lies left of column c, the last one right."""
+    x = left + (inner_w - sum(gutters) - sum(widths)) / 2 + gutters[0]
+    xs = []
+    for w, g in zip(widths, gutters[1:], strict=True):
+        xs.append(x)
+        x += w + g
+    return xs
+
+
+def _mount_label(path: str, read_only: bool, sub_path: str, width: float) -> str:
+    """The mount path with its read-only and subPath marks, shortened in the middle of the path to fit width."""
+    marks = (" (ro)" if read_only else "") + (f" subPath {sub_path}" if sub_path else "")
+    limit = max(1, int(width // (TEXT_SIZE * CHAR_WIDTH)))
+    if len(path) + len(marks) <= limit:
+        return path + marks
+    if limit < MIN_PATH_CHARS:
+        return fit(path + marks, width, TEXT_SIZE)
+    # The start of a path says where it lives and its end names the directory, so both stay; the marks get the
+    # rest, read-only first.
+    keep = min(len(path), max(limit - len(marks), MIN_PATH_CHARS))
+    if keep < len(path):
+        head = (keep - 1) // 2
+        path = path[:head] + "…" + path[len(path) - (keep - 1 - head) :]
+    rest = limit - len(path)
+    if len(marks) > rest:
+        marks = marks[: rest - 1] + "…" if rest > 1 else ""
+    return path + marks
+
+
+def _downward(sources: list[float], lo: float, hi: float) -> list[float]:
+    """Where lines going down sit between lo and hi, in the given order: under their sources where room allows."""
+    spread = _spread([min(max(x, lo), hi) for x in sources], lo, hi, DOWN_STEP)
+    # A line under its own source goes straight on; the others move onto the lattice of downward lines, which
+    # leaves neighbours at least a lattice step apart.
+    return [x if x == src else _snap(x, DOWN) for x, src in zip(spread, sources, strict=True)]
+
+
+def _spread(targets: list[float], lo: float, hi: float, step: float) -> list[float]:
+    """Increasing positions at least step apart within [lo, hi], each as near its target as the others allow."""
+    # Shifting position i left by i steps turns the gaps into plain order; pooling neighbours that break the order
+    # at their median is the least total move.
+    blocks: list[list[float]] = []
+    for v in (t - i * step for i, t in enumerate(targets)):
+        blocks.append([v])
+        while len(blocks) > 1 and _median(blocks[-2]) > _median(blocks[-1]):
+            last = blocks.pop()
+            blocks[-1] += last
+    top = hi - (len(targets) - 1) * step
+    shifted = [min(max(_median(block), lo), top) for block in blocks for _ in block]
+    return [v + i * step for i, v in enumerate(shifted)]
+
+
+def _median(values: list[float]) -> float:
+    return sorted(values)[(len(values) - 1) // 2]
+
+
+def _lanes(runs: list[tuple[float, float]]) -> list[int]:
+    """Give each horizontal run (from x, to x) through the channel a lane, top first, crossing as few runs as it can."""
+    spans = [(min(a, b), max(a, b)) for a, b in runs]
+    # A run that comes down into another run's span must lie above it, else its drop from the top crosses that run;
+    # so must one that comes down half a lattice step beside the span, else it runs that close to the other's drop.
+    above: list[set[int]] = [set() for _ in runs]
+    below: list[set[int]] = [set() for _ in runs]
+    for i, (lo, hi) in enumerate(spans):
+        for j, (a, _) in enumerate(runs):
+            if j != i and lo - DOWN <= a <= hi + DOWN:
+                above[i].add(j)
+                below[j].add(i)
+    # Place runs in that order; where the wishes form a cycle a crossing is unavoidable, so break it at the run with
+    # the fewest unplaced runs still wanted above it. Runs share a lane only when they are well apart.
+    unmet = [len(js) for js in above]
+    lanes: list[int | None] = [None] * len(runs)
+    taken: dict[int, list[tuple[float, float]]] = {}
+    for _ in runs:
+        i = min((i for i, lane in enumerate(lanes) if lane is None), key=lambda i: (unmet[i], i))
+        lane = max((lane + 1 for j in above[i] if (lane := lanes[j]) is not None), default=0)
+        lo, hi = spans[i]
+        while any(lo < b + LANE_CLEAR and a < hi + LANE_CLEAR for a, b in taken.get(lane, [])):
+            lane += 1
+        lanes[i] = lane
+        taken.setdefault(lane, []).append(spans[i])
+        for j in below[i]:
+            unmet[j] -= 1
+    return [lane or 0 for lane in lanes]
+
+
+def _orthogonal(points: list[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
+    """Drop repeated points and points in the middle of a straight run, so the polyline has only real corners."""
+    kept: list[tuple[float, float]] = []
+    for p in points:
+        if kept and p == kept[-1]:
+            continue
+        if len(kept) >= 2 and (kept[-2][0] == kept[-1][0] == p[0] or kept[-2][1] == kept[-1][1] == p[1]):
+            kept[-1] = p
+        else:
+            kept.append(p)
+    return tuple(kept)
+
+
+def _header(p: _Pod, left: float, inner_w: float) -> tuple[list[Text], list[Badge], NetworkBand]:
+    """The pod's name and meta line, the pattern badges and the network band, top to bottom."""
+    top = MARGIN
+    texts = [
+        _text(left, top + 36, p.name, inner_w, TITLE_SIZE, "pod-name"),
+        _text(left, top + 62, f"namespace {p.namespace} · node {p.node} · {p.phase}", inner_w, TEXT_SIZE, "meta"),
     ]
-
-    chips = _flow_chips([(f"{p}: {', '.join(cs)}", r) for p, cs, r in badge_specs], left, top + 76, inner_w)
-    badges = [Badge(p, cs, r, rect, label) for (p, cs, r), (rect, label) in zip(badge_specs, chips, strict=True)]
+    chips = _flow_chips([(f"{pat}: {', '.join(cs)}", r) for pat, cs, r in p.badges], left, top + 76, inner_w)
+    badges = [Badge(pat, cs, r, rect, label) for (pat, cs, r), (rect, label) in zip(p.badges, chips, strict=True)]
     y = (chips[-1][0].bottom if chips else top + 70) + 16
 
-    # Network band: the one IP every container shares.
-    ip = status.get("podIP") or "no IP yet"
-    hostname = spec.get("hostname") or name
+    # The network band: the one IP every container shares.
     band_left = left + 16
     band_texts = [
-        _text(band_left, y + 28, f"Pod IP {ip} · hostname {hostname}", inner_w - 32, NAME_SIZE - 2, "net-title"),
+        _text(band_left, y + 28, f"Pod IP {p.ip} · hostname {p.hostname}", inner_w - 32, NAME_SIZE - 2, "net-title"),
     ]
-    port_specs = [(e.spec["name"], p) for e in entries for p in e.spec.get("ports") or []]
+    port_specs = [(e.spec["name"], port) for e in p.entries for port in e.spec.get("ports") or []]
     port_labels = [
         (
-            f"{_port_text(p)}{' ' + p['name'] if p.get('name') else ''} → {c}",
-            f"port {_port_text(p)}{' (' + p['name'] + ')' if p.get('name') else ''} of container {c}",
+            f"{_port_text(port)}{' ' + port['name'] if port.get('name') else ''} → {c}",
+            f"port {_port_text(port)}{' (' + port['name'] + ')' if port.get('name') else ''} of container {c}",
         )
-        for c, p in port_specs
+        for c, port in port_specs
     ]
-    port_chips = _flow_chips(port_labels, band_left, y + 42, inner_w - 32)
+    # Capped so that several ports share a row; the container's own box and the hover title give the full name.
+    port_chips = _flow_chips(port_labels, band_left, y + 42, inner_w - 32, CHIP_MAX_CHARS)
     after_ports = port_chips[-1][0].bottom + 26 if port_chips else y + 56
-    band_texts.append(
-        _text(
-            band_left,
-            after_ports,
-            "All containers share this IP and reach each other on localhost",
-            inner_w - 32,
-            TEXT_SIZE,
-            "net-note",
-        )
-    )
+    note = "All containers share this IP and reach each other on localhost"
+    band_texts.append(_text(band_left, after_ports, note, inner_w - 32, TEXT_SIZE, "net-note"))
     band = NetworkBand(
-        ip,
-        hostname,
+        p.ip,
+        p.hostname,
         Rect(left, y, inner_w, after_ports + 14 - y),
         tuple(band_texts),
         tuple(
-            PortChip(p.get("containerPort", 0), p.get("protocol") or "TCP", p.get("name", ""), c, rect, label)
-            for (c, p), (rect, label) in zip(port_specs, port_chips, strict=True)
+            PortChip(port.get("containerPort", 0), port.get("protocol") or "TCP", port.get("name", ""), c, rect, label)
+            for (c, port), (rect, label) in zip(port_specs, port_chips, strict=True)
         ),
     )
+    return texts, badges, band
 
-    # Containers in a grid, wrapping after MAX_CONTAINER_COLS.
-    c_top = band.rect.bottom + 32
-    _, c_xs = _grid(n_c, c_cols, CONTAINER_W, left, inner_w)
-    containers: list[ContainerBox] = []
-    tw = CONTAINER_W - 2 * BOX_TEXT_PAD
-    for i, e in enumerate(entries):
-        row, col = divmod(i, c_cols)
-        rect = Rect(c_xs[col], c_top + row * (CONTAINER_H + ROW_GAP), CONTAINER_W, CONTAINER_H)
-        cls, state_text, progress = _state(e.status, e.kind)
-        if e.kind == "init":
-            cls = {"done": "done", "running": "ok", "failed": "error"}.get(progress, cls)
-            kind_text = f"init {e.order} · {progress}"
-        elif e.kind == "sidecar":
-            kind_text = f"native sidecar · starts as init {e.order}"
-        elif e.kind == "ephemeral":
-            kind_text = "ephemeral (debug) container"
-        else:
-            kind_text = "container"
-        ready = bool((e.status or {}).get("ready", False))
-        restarts = int((e.status or {}).get("restartCount", 0))
-        ports = tuple(_port_text(p) for p in e.spec.get("ports") or [])
-        image, command = e.spec.get("image", ""), _short_command(e.spec)
-        x = rect.x + BOX_TEXT_PAD
-        lines = [
-            (e.spec["name"], NAME_SIZE, "name"),
-            (kind_text, TEXT_SIZE, "kind"),
-            (image, TEXT_SIZE, "image"),
-            ("$ " + command, TEXT_SIZE, "command"),
-            (state_text, TEXT_SIZE, "state"),
-            (f"{'ready' if ready else 'not ready'} · restarts {restarts}", TEXT_SIZE, "ready"),
-            ("ports " + ", ".join(ports) if ports else "no ports", TEXT_SIZE, "ports"),
-        ]
-        box_texts = tuple(
-            _text(x, rect.y + 30 + j * 23, line, tw, size, tcls) for j, (line, size, tcls) in enumerate(lines)
-        )
-        containers.append(
-            ContainerBox(
-                e.spec["name"],
-                e.kind,
-                e.order,
-                cls,
-                state_text,
-                image,
-                command,
-                ready,
-                restarts,
-                ports,
-                rect,
-                box_texts,
-            )
-        )
-    c_rows = (n_c + c_cols - 1) // c_cols if n_c else 0
-    c_bottom = c_top + c_rows * (CONTAINER_H + ROW_GAP) - ROW_GAP if n_c else c_top
 
-    # One lane per mount in the channel between containers and volumes; each label sits on its own lane.
-    mounts = [
-        (ci, m)
-        for ci, e in enumerate(entries)
-        for m in e.spec.get("volumeMounts") or []
-        if m.get("name") in {v.get("name") for v in volumes}
+def _container_box(e: _Entry, rect: Rect) -> ContainerBox:
+    cls, state_text, progress = _state(e.status, e.kind)
+    if e.kind == "init":
+        cls = {"done": "done", "running": "ok", "failed": "error"}.get(progress, cls)
+        kind_text = f"init {e.order} · {progress}"
+    elif e.kind == "sidecar":
+        kind_text = f"native sidecar · starts as init {e.order}"
+    elif e.kind == "ephemeral":
+        kind_text = "ephemeral (debug) container"
+    else:
+        kind_text = "container"
+    ready = bool((e.status or {}).get("ready", False))
+    restarts = int((e.status or {}).get("restartCount", 0))
+    ports = tuple(_port_text(p) for p in e.spec.get("ports") or [])
+    image, command = e.spec.get("image", ""), _short_command(e.spec)
+    lines = [
+        (e.spec["name"], NAME_SIZE, "name"),
+        (kind_text, TEXT_SIZE, "kind"),
+        (image, TEXT_SIZE, "image"),
+        ("$ " + command, TEXT_SIZE, "command"),
+        (state_text, TEXT_SIZE, "state"),
+        (f"{'ready' if ready else 'not ready'} · restarts {restarts}", TEXT_SIZE, "ready"),
+        ("ports " + ", ".join(ports) if ports else "no ports", TEXT_SIZE, "ports"),
     ]
-    channel_top = c_bottom + 16
-    lanes_bottom = channel_top + len(mounts) * LANE + (12 if mounts else 0)
-    v_top = lanes_bottom + 20
-    _, v_xs = _grid(n_v, v_cols, VOLUME_W, left, inner_w)
-    vol_index = {v.get("name"): i for i, v in enumerate(volumes)}
-    vol_boxes: list[VolumeBox] = []
-    vtw = VOLUME_W - 2 * BOX_TEXT_PAD
-    for i, v in enumerate(volumes):
-        row, col = divmod(i, v_cols)
-        rect = Rect(v_xs[col], v_top + row * (VOLUME_H + VOLUME_ROW_GAP), VOLUME_W, VOLUME_H)
-        vtype, source = _volume_source(v)
-        x = rect.x + BOX_TEXT_PAD
-        vol_texts = (
-            _text(x, rect.y + 30, v["name"], vtw, NAME_SIZE, "name"),
-            _text(x, rect.y + 54, vtype + (" · system" if v["name"] in system_volumes else ""), vtw, TEXT_SIZE, "type"),
-            _text(x, rect.y + 77, source or "—", vtw, TEXT_SIZE, "source"),
+    x, tw = rect.x + BOX_TEXT_PAD, rect.w - 2 * BOX_TEXT_PAD
+    texts = tuple(_text(x, rect.y + 30 + j * 23, line, tw, size, tcls) for j, (line, size, tcls) in enumerate(lines))
+    return ContainerBox(
+        e.spec["name"], e.kind, e.order, cls, state_text, image, command, ready, restarts, ports, rect, texts
+    )
+
+
+def _volume_box(v: dict[str, Any], rect: Rect, system: bool) -> VolumeBox:
+    vtype, source = volume_source(v)
+    x, tw = rect.x + BOX_TEXT_PAD, rect.w - 2 * BOX_TEXT_PAD
+    texts = (
+        _text(x, rect.y + 30, v["name"], tw, NAME_SIZE, "name"),
+        _text(x, rect.y + 54, vtype + (" · system" if system else ""), tw, TEXT_SIZE, "type"),
+        _text(x, rect.y + 77, source or "—", tw, TEXT_SIZE, "source"),
+    )
+    return VolumeBox(v["name"], vtype, source, system, rect, texts)
+
+
+def _arrange(p: _Pod, c_cols: int, v_cols: int) -> PodDiagram:
+    """Lay the pod out in c_cols container and v_cols volume columns; see docs/diagram.md for the rules in words."""
+    left = MARGIN + PAD
+    n_c, n_v, mounts = len(p.entries), len(p.volumes), p.mounts
+
+    # Under each container its mounts leave as a comb: the drops stand left of the labels, each label sits on its own
+    # mount line, and each line turns down on a track right of every label below it, so nothing crosses a label.
+    # A container with another below it sends its tracks down the gutter to its right instead; tracks of upper rows
+    # lie further out, so a lower row's mount line turns down before meeting them.
+    per_entry = [[k for k, m in enumerate(mounts) if m.entry == i] for i in range(n_c)]
+    via_gutter = [i + c_cols < n_c or len(ks) > MAX_COLUMN_TURNS for i, ks in enumerate(per_entry)]
+    c_tracks = [
+        [k for k, m in enumerate(mounts) if m.entry % c_cols == col and via_gutter[m.entry]] for col in range(c_cols)
+    ]
+    c_gutters = [GUTTER / 2] + [
+        _gutter(len(t), GUTTER if col < c_cols - 1 else GUTTER / 2) for col, t in enumerate(c_tracks)
+    ]
+    # Many mounts pack their drops closer; a column widens only when even then its labels would lack room.
+    steps = [min(DROP_STEP, max(MIN_DROP_STEP, DROP_SPAN / max(1, len(ks) - 1))) for ks in per_entry]
+    needs = [
+        DROP_INSET
+        + (len(ks) - 1) * steps[i]
+        + LABEL_GAP
+        + MIN_PATH_CHARS * TEXT_SIZE * CHAR_WIDTH
+        + (0 if via_gutter[i] else TURN_GAP + len(ks) * TRACK_STEP)
+        for i, ks in enumerate(per_entry)
+    ]
+    c_widths = [max([CONTAINER_W, *needs[col::c_cols]]) for col in range(c_cols)]
+    c_grid_w = sum(c_gutters) + sum(c_widths)
+    drop_off = [0.0] * len(mounts)
+    label_off = [0.0] * len(mounts)
+    label_text = [""] * len(mounts)
+    track_off = [0.0] * len(mounts)  # all from the column's left edge
+    for i, ks in enumerate(per_entry):
+        step, width = steps[i], c_widths[i % c_cols]
+        room = width - DROP_INSET - (len(ks) - 1) * step - LABEL_GAP
+        if not via_gutter[i]:
+            # The turns take room from the labels, given back in part by the gutter when no track runs there.
+            # Snapping each turn onto the lattice may move it one step right.
+            room -= TURN_GAP + len(ks) * TRACK_STEP - (0 if c_tracks[i % c_cols] else GUTTER / 2 - 8)
+        for k in ks:
+            m = mounts[k].spec
+            drop_off[k] = DROP_INSET + (len(ks) - 1 - mounts[k].slot) * step
+            label_off[k] = DROP_INSET + (len(ks) - 1) * step + LABEL_GAP
+            label_text[k] = _mount_label(m.get("mountPath", ""), bool(m.get("readOnly")), m.get("subPath", ""), room)
+        widest = 0.0
+        for k in reversed(ks):
+            widest = max(widest, len(label_text[k]) * TEXT_SIZE * CHAR_WIDTH)
+            track_off[k] = label_off[k] + widest + TURN_GAP + (len(ks) - 1 - mounts[k].slot) * TRACK_STEP
+    for col, tracks in enumerate(c_tracks):
+        for pos, k in enumerate(tracks):
+            track_off[k] = c_widths[col] + (c_gutters[col + 1] + (len(tracks) - 1 - 2 * pos) * TRACK_STEP) / 2
+
+    v_row = [i // v_cols for i in range(n_v)]
+    v_col = [i % v_cols for i in range(n_v)]
+    # A column of volumes widens when one of them takes more edges than fit its top a double lattice step apart.
+    v_widths = [float(VOLUME_W)] * v_cols
+    for vi in range(n_v):
+        arriving = sum(m.volume == vi for m in mounts)
+        v_widths[v_col[vi]] = max(v_widths[v_col[vi]], (arriving + 1) * DOWN_STEP)
+
+    # A volume below the first row is reached down the gutter on the side its edge comes from. Deciding the side
+    # needs rough positions; the final ones move both grids only sideways, so each side stays sensible.
+    rough_w = max(MIN_INNER, c_grid_w, sum(v_widths) + v_cols * GUTTER)
+    rough_c = _columns(c_gutters, c_widths, left, rough_w)
+    rough_v = _columns([GUTTER / 2] + [GUTTER] * (v_cols - 1) + [GUTTER / 2], v_widths, left, rough_w)
+    rough_a = [rough_c[m.entry % c_cols] + track_off[k] for k, m in enumerate(mounts)]
+    groups: dict[tuple[int, str], list[int]] = {}
+    for k, m in enumerate(mounts):
+        if v_row[m.volume] > 0:
+            side = "left" if rough_a[k] < rough_v[v_col[m.volume]] + v_widths[v_col[m.volume]] / 2 else "right"
+            groups.setdefault((m.volume, side), []).append(k)
+    # Within a group the edge from the outermost source takes the outermost track, the lowest jog and the arrival
+    # nearest its side, so the group's edges nest without crossing.
+    rank: dict[int, int] = {}
+    for (_, side), ks in groups.items():
+        ks.sort(key=lambda k: rough_a[k] if side == "left" else -rough_a[k])
+        rank.update({k: r for r, k in enumerate(ks)})
+
+    def outer(k: int) -> tuple[int, int]:
+        return (-v_row[mounts[k].volume], rank[k])
+
+    v_tracks: list[list[int]] = [[] for _ in range(v_cols + 1)]
+    for g in range(v_cols + 1):
+        # Left of the gutter's middle run the tracks jogging left, right of it those jogging right; the deepest
+        # and outermost lie in the middle so that no track crosses a shallower jog.
+        jog_left = [k for (vi, side), ks in groups.items() if side == "right" and v_col[vi] == g - 1 for k in ks]
+        jog_right = [k for (vi, side), ks in groups.items() if side == "left" and v_col[vi] == g for k in ks]
+        v_tracks[g] = sorted(jog_left, key=outer, reverse=True) + sorted(jog_right, key=outer)
+    v_gutters = [_gutter(len(t), GUTTER / 2 if g in (0, v_cols) else GUTTER, DOWN_STEP) for g, t in enumerate(v_tracks)]
+    v_grid_w = sum(v_gutters) + sum(v_widths)
+
+    inner_w = max(MIN_INNER, c_grid_w, v_grid_w)
+    c_xs = _columns(c_gutters, c_widths, left, inner_w)
+    v_xs = _columns(v_gutters, v_widths, left, inner_w)
+    texts, badges, band = _header(p, left, inner_w)
+
+    # Container rows, each followed by the combs of its mounts.
+    containers: list[ContainerBox] = []
+    y = band.rect.bottom + 32
+    c_bottom = y
+    for row in range(-(-n_c // c_cols)):
+        members = range(row * c_cols, min(n_c, (row + 1) * c_cols))
+        for i in members:
+            rect = Rect(c_xs[i % c_cols], y, c_widths[i % c_cols], CONTAINER_H)
+            containers.append(_container_box(p.entries[i], rect))
+        combs = max(len(per_entry[i]) for i in members)
+        c_bottom = y + CONTAINER_H + (COMB_TOP + combs * MOUNT_STEP if combs else 0)
+        y = c_bottom + ROW_GAP
+
+    # The channel: one horizontal run per mount from its container track to its volume side.
+    # Lines coming down from containers run on x = k * LATTICE, lines going down to volumes half a step off, so no
+    # two edges ever share a vertical line.
+    a = [_snap(c_xs[m.entry % c_cols] + track_off[k], up=True) for k, m in enumerate(mounts)]
+    for col, tracks in enumerate(c_tracks):
+        first = _track_block(c_xs[col] + c_widths[col], c_gutters[col + 1], len(tracks))
+        for pos, k in enumerate(tracks):
+            a[k] = first + (len(tracks) - 1 - pos) * TRACK_STEP
+    b = [0.0] * len(mounts)
+    for g, tracks in enumerate(v_tracks):
+        gutter_left = v_xs[g - 1] + v_widths[g - 1] if g else v_xs[0] - v_gutters[0]
+        lo, hi = gutter_left + TRACK_PAD, gutter_left + v_gutters[g] - TRACK_PAD
+        for k, x in zip(tracks, _downward([a[k] for k in tracks], lo, hi), strict=True):
+            b[k] = x
+    arrivals: dict[int, list[int]] = {}
+    for vi in range(n_v):
+        if v_row[vi] == 0:
+            arrivals[vi] = sorted((k for k, m in enumerate(mounts) if m.volume == vi), key=lambda k: a[k])
+        else:
+            arrivals[vi] = groups.get((vi, "left"), []) + groups.get((vi, "right"), [])[::-1]
+    tx = [0.0] * len(mounts)
+    for vi, ks in arrivals.items():
+        box_x, box_w = v_xs[v_col[vi]], v_widths[v_col[vi]]
+        if v_row[vi] == 0:
+            # An edge into the first row goes straight down into the volume when its track already lies over it.
+            xs = _downward([a[k] for k in ks], box_x + ARRIVE_PAD, box_x + box_w - ARRIVE_PAD)
+            for k, x in zip(ks, xs, strict=True):
+                tx[k] = b[k] = x
+        else:
+            for pos, k in enumerate(ks):
+                tx[k] = _snap(box_x + box_w * (pos + 1) / (len(ks) + 1), DOWN)
+    lanes = _lanes(list(zip(a, b, strict=True)))
+    channel_top = c_bottom + CHANNEL_PAD
+    v_top = channel_top + max(lanes, default=0) * LANE_STEP + CHANNEL_PAD if mounts else c_bottom + ROW_GAP
+
+    # Volume rows; the gap above a lower row holds one jog per edge of its largest group.
+    v_tops = [v_top]
+    for row in range(1, -(-n_v // v_cols)):
+        jogs = max((len(ks) for (vi, _), ks in groups.items() if v_row[vi] == row), default=0)
+        gap = max(VOLUME_ROW_GAP, 2 * JOG_PAD + (jogs - 1) * JOG_STEP)
+        v_tops.append(v_tops[-1] + VOLUME_H + gap)
+    vol_boxes = [
+        _volume_box(
+            v, Rect(v_xs[v_col[i]], v_tops[v_row[i]], v_widths[v_col[i]], VOLUME_H), v["name"] in p.system_volumes
         )
-        vol_boxes.append(VolumeBox(v["name"], vtype, source, v["name"] in system_volumes, rect, vol_texts))
-    v_rows = (n_v + v_cols - 1) // v_cols if n_v else 0
-    v_bottom = v_top + v_rows * (VOLUME_H + VOLUME_ROW_GAP) - VOLUME_ROW_GAP if n_v else lanes_bottom
-
-    per_container = {ci: [m for cj, m in mounts if cj == ci] for ci in range(n_c)}
-    per_volume: dict[int, list[int]] = {}
-    for k, (_, m) in enumerate(mounts):
-        per_volume.setdefault(vol_index[m["name"]], []).append(k)
-    gutter_use: dict[tuple[str, int], int] = {}
-
-    def gutter_x(side: str, x_edge: float) -> float:
-        # Spread parallel runs across the gutter so they stay distinguishable.
-        key = (side, round(x_edge))
-        n = gutter_use.get(key, 0)
-        gutter_use[key] = n + 1
-        return x_edge + ((n % 7) - 3) * 5
+        for i, v in enumerate(p.volumes)
+    ]
 
     edges: list[Edge] = []
-    for k, (ci, m) in enumerate(mounts):
-        box, vi = containers[ci].rect, vol_index[m["name"]]
-        vbox = vol_boxes[vi].rect
-        j, siblings = per_container[ci].index(m), len(per_container[ci])
-        lane_y = channel_top + 24 + k * LANE
-        sx = box.x + box.w * (j + 1) / (siblings + 1)
-        points: list[tuple[float, float]] = [(sx, box.bottom)]
-        if ci // c_cols < c_rows - 1:
-            jog = box.bottom + 10 + (j % 9) * 4
-            gx = gutter_x("c", box.right + GUTTER / 2)
-            points += [(sx, jog), (gx, jog), (gx, lane_y)]
-        else:
-            points.append((sx, lane_y))
-        incoming = per_volume[vi]
-        tx = vbox.x + vbox.w * (incoming.index(k) + 1) / (len(incoming) + 1)
-        if vi // v_cols > 0:
-            gx = gutter_x("v", vbox.x - GUTTER / 2)
-            jog = vbox.y - 10 - (incoming.index(k) % 7) * 4
-            points += [(gx, lane_y), (gx, jog), (tx, jog), (tx, vbox.y)]
-        else:
-            points += [(tx, lane_y), (tx, vbox.y)]
-        path, ro, sub = m.get("mountPath", ""), bool(m.get("readOnly")), m.get("subPath", "")
-        short = path + (" (ro)" if ro else "") + (f" subPath {sub}" if sub else "")
-        full = f"{containers[ci].name} mounts {m['name']} at {path}" + (" read-only" if ro else "")
+    for k, m in enumerate(mounts):
+        box, vbox = containers[m.entry].rect, vol_boxes[m.volume].rect
+        # The comb: the first mount drops furthest right and turns on the highest line, so drops never cut labels.
+        drop_x = box.x + drop_off[k]
+        line_y = box.bottom + COMB_TOP + (m.slot + 1) * MOUNT_STEP
+        lane_y = channel_top + lanes[k] * LANE_STEP
+        points = [(drop_x, box.bottom), (drop_x, line_y), (a[k], line_y), (a[k], lane_y), (b[k], lane_y)]
+        if v_row[m.volume] > 0:
+            jog_y = vbox.y - JOG_PAD - rank[k] * JOG_STEP
+            points += [(b[k], jog_y), (tx[k], jog_y)]
+        points.append((tx[k], vbox.y))
+
+        path, ro, sub = m.spec.get("mountPath", ""), bool(m.spec.get("readOnly")), m.spec.get("subPath", "")
+        full = f"{containers[m.entry].name} mounts {m.spec['name']} at {path}" + (" read-only" if ro else "")
         full += f" (subPath {sub})" if sub else ""
-        label_text = fit(short, min(inner_w, LABEL_MAX_CHARS * TEXT_SIZE * CHAR_WIDTH), TEXT_SIZE)
-        label_w = len(label_text) * TEXT_SIZE * CHAR_WIDTH
-        start_x = next(x for x, y in points if y == lane_y)
-        lx = min(max(start_x + 8, left), left + inner_w - label_w)
-        system = m["name"] in system_volumes
-        label = Text(lx, lane_y - 7, label_text, full, TEXT_SIZE, "mount system" if system else "mount")
-        edges.append(Edge(containers[ci].name, m["name"], path, ro, sub, system, tuple(points), label))
+        system = m.spec["name"] in p.system_volumes
+        cls = "mount system" if system else "mount"
+        label = Text(box.x + label_off[k], line_y - 7, label_text[k], full, TEXT_SIZE, cls)
+        edges.append(Edge(containers[m.entry].name, m.spec["name"], path, ro, sub, system, _orthogonal(points), label))
 
     # Pattern reasons in words under the volumes, for the back of the room.
-    content_bottom = v_bottom
-    for pattern, _, reason in badge_specs:
-        content_bottom += 26
-        texts.append(_text(left, content_bottom, f"{pattern}: {reason}", inner_w, TEXT_SIZE, "reason"))
+    content_bottom = (vol_boxes[-1].rect.bottom if vol_boxes else c_bottom) + 8
+    for pattern, _, reason in p.badges:
+        for line in _wrap(f"{pattern}: {reason}", inner_w, TEXT_SIZE, REASON_LINES):
+            content_bottom += 22
+            texts.append(Text(left, content_bottom, line, f"{pattern}: {reason}", TEXT_SIZE, "reason"))
+        content_bottom += 4
     pod_rect = Rect(MARGIN, MARGIN, inner_w + 2 * PAD, content_bottom + PAD - MARGIN)
     return PodDiagram(
-        name=name,
-        namespace=namespace,
-        node=node,
-        phase=phase,
-        status=PHASE_STATUS.get(phase, "unknown"),
+        name=p.name,
+        namespace=p.namespace,
+        node=p.node,
+        phase=p.phase,
+        status=PHASE_STATUS.get(p.phase, "unknown"),
         width=pod_rect.right + MARGIN,
         height=pod_rect.bottom + MARGIN,
         font_family=FONT_FAMILY,
@@ -580,3 +862,19 @@ def layout(pod: dict[str, Any]) -> PodDiagram:
         edges=tuple(edges),
         badges=tuple(badges),
     )
+
+
+def layout(pod: dict[str, Any]) -> PodDiagram:
+    """Compute the whole diagram of one pod (a camelCase dict as the API serves it, with or without status)."""
+    p = _parse(pod)
+    # Try the column counts that make sense and keep the drawing a 16:9 screen shows largest, the more compact one
+    # on a tie. Volume rows stay even: the fewest rows of at most MAX_VOLUME_COLS, or one more.
+    n_v = len(p.volumes)
+    fewest = -(-n_v // MAX_VOLUME_COLS)
+    v_options = sorted({max(1, -(-n_v // rows)) for rows in (fewest, fewest + 1) if rows}) or [1]
+    drawings = [
+        _arrange(p, c_cols, v_cols)
+        for c_cols in range(1, max(1, min(len(p.entries), MAX_CONTAINER_COLS)) + 1)
+        for v_cols in v_options
+    ]
+    return min(drawings, key=lambda d: (max(d.width, d.height * SCREEN_ASPECT), d.width * d.height))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
+import random
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,7 @@ import pytest
 import yaml
 from django.template.loader import render_to_string
 
-from dashboard.diagram import BOX_TEXT_PAD, CHAR_WIDTH, PodDiagram, Rect, image_name, layout
+from dashboard.diagram import BOX_TEXT_PAD, CHAR_WIDTH, Edge, PodDiagram, Rect, image_name, layout
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -51,6 +53,61 @@ def big_pod(n_containers: int, n_volumes: int) -> dict[str, Any]:
     return {"metadata": {"name": "big-" * 30}, "spec": {"containers": containers, "volumes": volumes}}
 
 
+def container(name: str, *mounts: tuple[str, str], **fields: Any) -> dict[str, Any]:
+    """A container spec mounting each (volume, mountPath) pair."""
+    return {
+        "name": name,
+        "image": "busybox",
+        "volumeMounts": [{"name": v, "mountPath": p} for v, p in mounts],
+        **fields,
+    }
+
+
+def pod_with(containers: list[dict[str, Any]], volumes: list[str], **spec: Any) -> dict[str, Any]:
+    """A pod with these containers and one emptyDir per volume name."""
+    vols = [{"name": v, "emptyDir": {}} for v in volumes]
+    return {"metadata": {"name": "shape"}, "spec": {"containers": containers, "volumes": vols, **spec}}
+
+
+def dense_pod(n_containers: int, n_volumes: int, per_container: int) -> dict[str, Any]:
+    """A pod where container i mounts per_container volumes spread over the whole list, read-only every third."""
+    containers = [
+        container(
+            f"c{i}",
+            *[(f"vol-{(i * 7 + j * 3) % n_volumes}", f"/mnt/{j}/" + "x" * (i * 3 % 40)) for j in range(per_container)],
+        )
+        for i in range(n_containers)
+    ]
+    for i, c in enumerate(containers):
+        for j, m in enumerate(c["volumeMounts"]):
+            m["readOnly"] = (i + j) % 3 == 0
+    return pod_with(containers, [f"vol-{i}" for i in range(n_volumes)])
+
+
+def random_pod(seed: int) -> dict[str, Any]:
+    """A pod of arbitrary shape, the same for the same seed: every kind of container, shared volumes, long paths."""
+    rnd = random.Random(seed)
+    volumes = [f"vol-{i}" + "x" * rnd.randint(0, 30) for i in range(rnd.randint(1, 20))]
+
+    def one(name: str, **fields: Any) -> dict[str, Any]:
+        mounts = [
+            (rnd.choice(volumes), "/" + "/".join("d" * rnd.randint(1, 12) for _ in range(rnd.randint(1, 6))))
+            for _ in range(rnd.choice([0, 1, 2, 3, 5, 8, 13]))
+        ]
+        c = container(name + "-" + "n" * rnd.randint(0, 30), *mounts, **fields)
+        for m in c["volumeMounts"]:
+            m["readOnly"] = rnd.random() < 0.3
+        return c
+
+    return pod_with(
+        [one(f"app{i}", ports=[{"containerPort": 8000 + i}]) for i in range(rnd.randint(1, 8))],
+        volumes,
+        initContainers=[one(f"init{i}") for i in range(rnd.randint(0, 3))],
+        ephemeralContainers=[one(f"debug{i}") for i in range(rnd.randint(0, 2))],
+    )
+
+
+SIX_MOUNTS = [(f"v{i}", f"/srv/{'data' * i}/{i}") for i in range(6)]
 SHAPES = {
     "one container": {"metadata": {"name": "solo"}, "spec": {"containers": [{"name": "app", "image": "nginx"}]}},
     "12 containers 20 volumes": big_pod(12, 20),
@@ -58,6 +115,28 @@ SHAPES = {
     "tutorial multi-container-pod": example("multi-container-pod"),
     "tutorial web-with-proxy": example("web-with-proxy"),
     "tutorial multicontainer-pod": example("multicontainer-pod"),
+    "one container mounting 6 volumes": pod_with([container("app", *SIX_MOUNTS)], [v for v, _ in SIX_MOUNTS]),
+    "6 containers all mounting one volume": pod_with(
+        [container(f"worker-{i}", ("shared", f"/work/{i}")) for i in range(6)], ["shared"]
+    ),
+    "init, native sidecar and ephemeral containers with mounts": pod_with(
+        [container("app", ("data", "/var/lib/app"), ("cfg", "/etc/app"), ports=[{"containerPort": 8080}])],
+        ["data", "cfg", "logs"],
+        initContainers=[
+            container("migrate", ("data", "/data")),
+            container("shipper", ("logs", "/logs"), ("cfg", "/etc/shipper"), restartPolicy="Always"),
+        ],
+        ephemeralContainers=[container("debugger", ("data", "/debug/data"), ("logs", "/debug/logs"))],
+    ),
+    "volumes mounted by nobody": pod_with(
+        [container("app", ("used", "/used")), container("idle")], ["spare-1", "used", "spare-2", "spare-3", "spare-4"]
+    ),
+    "12 containers mounting 6 of 20 volumes": dense_pod(12, 20, 6),
+    "9 containers mounting 3 of 14 volumes": dense_pod(9, 14, 3),
+    "one container with 30 mounts": pod_with(
+        [container("app", *[(f"v{i % 3}", f"/m/{i}") for i in range(30)])], ["v0", "v1", "v2"]
+    ),
+    **{f"random pod {seed}": random_pod(seed) for seed in range(4)},
 }
 
 
@@ -74,6 +153,93 @@ def free_texts(d: PodDiagram) -> list[tuple[str, Rect]]:
     """Texts drawn outside any box: edge labels and pod-level lines."""
     texts = [(f"label {e.label.text}", e.label.bounds) for e in d.edges]
     return texts + [(f"text {t.text}", t.bounds) for t in d.texts]
+
+
+Segment = tuple[tuple[float, float], tuple[float, float]]
+
+
+def segments(e: Edge) -> list[Segment]:
+    """The straight pieces of one edge."""
+    return list(itertools.pairwise(e.points))
+
+
+def enters(seg: Segment, r: Rect) -> bool:
+    """True when the axis-parallel segment reaches the inside of r; running along or ending on its border does not."""
+    (x1, y1), (x2, y2) = seg
+    return min(x1, x2) < r.right and max(x1, x2) > r.x and min(y1, y2) < r.bottom and max(y1, y2) > r.y
+
+
+def carries(seg: Segment, label: Rect) -> bool:
+    """True when seg is the horizontal line a label sits on: it runs under the label's whole length."""
+    (x1, y1), (x2, y2) = seg
+    return y1 == y2 and min(x1, x2) <= label.x and max(x1, x2) >= label.right
+
+
+@pytest.mark.parametrize("pod", SHAPES.values(), ids=SHAPES.keys())
+def test_no_edge_crosses_a_mount_label(pod: dict[str, Any]) -> None:
+    d = layout(pod)
+    crossings = [
+        (e.label.full, f.label.full)
+        for e in d.edges
+        for seg in segments(e)
+        for f in d.edges
+        if enters(seg, f.label.bounds) and not (f is e and carries(seg, e.label.bounds))
+    ]
+    assert crossings == []
+
+
+@pytest.mark.parametrize("pod", SHAPES.values(), ids=SHAPES.keys())
+def test_no_edge_crosses_pod_texts(pod: dict[str, Any]) -> None:
+    d = layout(pod)
+    texts = [*d.texts, *d.network.texts]
+    hits = [(e.label.full, t.full) for e in d.edges for seg in segments(e) for t in texts if enters(seg, t.bounds)]
+    assert hits == []
+
+
+@pytest.mark.parametrize("pod", SHAPES.values(), ids=SHAPES.keys())
+def test_edges_pass_through_no_box(pod: dict[str, Any]) -> None:
+    # Stricter than "no box but its own ends": an edge starts on its container's border and ends on its volume's.
+    d = layout(pod)
+    hits = [(e.label.full, what) for e in d.edges for seg in segments(e) for what, r in all_boxes(d) if enters(seg, r)]
+    assert hits == []
+
+
+@pytest.mark.parametrize("pod", SHAPES.values(), ids=SHAPES.keys())
+def test_mount_labels_clear_each_other_and_every_box(pod: dict[str, Any]) -> None:
+    d = layout(pod)
+    labels = [(e.label.full, e.label.bounds) for e in d.edges]
+    others = all_boxes(d) + [(t.full, t.bounds) for t in [*d.texts, *d.network.texts]]
+    others += [(p.label.full, p.rect) for p in d.network.ports]
+    assert [(a, b) for (a, ra), (b, rb) in itertools.combinations(labels, 2) if ra.overlaps(rb)] == []
+    assert [(a, b) for a, ra in labels for b, rb in others if ra.overlaps(rb)] == []
+    assert all(d.pod_rect.contains(r) for _, r in labels)
+
+
+@pytest.mark.parametrize("pod", SHAPES.values(), ids=SHAPES.keys())
+def test_parallel_edges_keep_apart(pod: dict[str, Any]) -> None:
+    d = layout(pod)
+    # Each straight piece as (edge, horizontal?, the coordinate it keeps, the extent it covers).
+    runs = []
+    for e in d.edges:
+        for (x1, y1), (x2, y2) in segments(e):
+            flat = y1 == y2
+            runs.append((e.label.full, flat, y1 if flat else x1, sorted((x1, x2) if flat else (y1, y2))))
+    close = [
+        (e, f)
+        for (e, flat, at, (lo, hi)), (f, flat2, at2, (lo2, hi2)) in itertools.combinations(runs, 2)
+        if e != f and flat == flat2 and abs(at - at2) < 6 and min(hi, hi2) > max(lo, lo2)
+    ]
+    assert close == []
+
+
+@pytest.mark.parametrize("pod", SHAPES.values(), ids=SHAPES.keys())
+def test_arrows_into_a_volume_stay_apart(pod: dict[str, Any]) -> None:
+    d = layout(pod)
+    for v in d.volumes:
+        ends = sorted(e.points[-1][0] for e in d.edges if e.volume == v.name)
+        # 12px is the width of an arrowhead as the template draws it.
+        assert all(b - a >= 12 for a, b in itertools.pairwise(ends)), v.name
+        assert all(e.points[-2][1] < e.points[-1][1] for e in d.edges if e.volume == v.name), "arrows point down"
 
 
 @pytest.mark.parametrize("pod", SHAPES.values(), ids=SHAPES.keys())
@@ -116,9 +282,10 @@ def test_text_fits_its_box(pod: dict[str, Any]) -> None:
 def test_every_mount_port_and_volume_appears(pod: dict[str, Any]) -> None:
     d = layout(pod)
     spec = pod["spec"]
-    mounts = [(c["name"], m["name"], m["mountPath"]) for c in spec["containers"] for m in c.get("volumeMounts") or []]
+    every = [c for key in ("initContainers", "containers", "ephemeralContainers") for c in spec.get(key) or []]
+    mounts = [(c["name"], m["name"], m["mountPath"]) for c in every for m in c.get("volumeMounts") or []]
     assert sorted((e.container, e.volume, e.mount_path) for e in d.edges) == sorted(mounts)
-    ports = [(c["name"], p["containerPort"]) for c in spec["containers"] for p in c.get("ports") or []]
+    ports = [(c["name"], p["containerPort"]) for c in every for p in c.get("ports") or []]
     assert [(p.container, p.port) for p in d.network.ports] == ports
     assert [v.name for v in d.volumes] == [v["name"] for v in spec.get("volumes") or []]
     for e in d.edges:
@@ -132,9 +299,30 @@ def test_every_mount_port_and_volume_appears(pod: dict[str, Any]) -> None:
         assert all(a[0] == b[0] or a[1] == b[1] for a, b in itertools.pairwise(e.points)), "edges are orthogonal"
 
 
-def test_layout_is_deterministic() -> None:
-    pod = big_pod(12, 20)
-    assert layout(pod) == layout(big_pod(12, 20))
+@pytest.mark.parametrize("pod", SHAPES.values(), ids=SHAPES.keys())
+def test_layout_is_deterministic(pod: dict[str, Any]) -> None:
+    assert layout(pod) == layout(copy.deepcopy(pod))
+
+
+@pytest.mark.parametrize(
+    "pod",
+    [big_pod(12, 20), dense_pod(12, 20, 6)],
+    ids=["12 containers 20 volumes", "12 containers mounting 6 of 20 volumes"],
+)
+def test_big_pods_suit_a_wide_screen_at_full_text_size(pod: dict[str, Any]) -> None:
+    d = layout(pod)
+    assert d.width / d.height >= 1.25
+    assert len({c.rect.x for c in d.containers}) >= 6, "containers spread over more columns"
+    texts = [t for c in d.containers for t in c.texts] + [t for v in d.volumes for t in v.texts]
+    texts += [*d.texts, *d.network.texts, *(e.label for e in d.edges), *(p.label for p in d.network.ports)]
+    assert min(t.size for t in texts) >= 15
+    assert min(t.size for c in d.containers for t in c.texts if t.cls == "name") >= 18
+
+
+@pytest.mark.parametrize("name", ["multi-container-pod", "web-with-proxy", "multicontainer-pod"])
+def test_tutorial_pods_put_their_containers_side_by_side(name: str) -> None:
+    d = layout(example(name))
+    assert len({c.rect.y for c in d.containers}) == 1
 
 
 def test_containers_ordered_init_sidecar_regular_ephemeral() -> None:
@@ -239,6 +427,27 @@ def test_mount_labels_mark_read_only_and_sub_path() -> None:
     }
     labels = {e.volume: (e.label.text, e.read_only, e.sub_path) for e in layout(pod).edges}
     assert labels == {"cfg": ("/etc/app (ro)", True, ""), "data": ("/var/data subPath app", False, "app")}
+
+
+def test_long_mount_path_keeps_its_ends_and_marks() -> None:
+    path = "/var/run/secrets/kubernetes.io/serviceaccount/with/a/much/longer/tail"
+    mounts = [("data", f"/data/{i}") for i in range(5)]
+    pod = pod_with([container("app", *mounts, ("token", path))], ["data", "token"])
+    pod["spec"]["containers"][0]["volumeMounts"][-1].update(readOnly=True, subPath="token")
+    label = next(e.label for e in layout(pod).edges if e.volume == "token")
+    shown, marks = label.text.split(" (ro)")
+    head, tail = shown.split("…")
+    assert path.startswith(head)
+    assert path.endswith(tail)
+    assert len(head) >= 6
+    assert len(tail) >= 6
+    assert "subPath token".startswith(marks.removeprefix(" ").removesuffix("…"))
+    assert label.full == f"app mounts token at {path} read-only (subPath token)"
+
+
+def test_mount_of_a_missing_volume_gets_no_edge() -> None:
+    pod = pod_with([container("app", ("gone", "/gone"), ("here", "/here"))], ["here"])
+    assert [(e.volume, e.mount_path) for e in layout(pod).edges] == [("here", "/here")]
 
 
 def test_network_band_lists_ip_hostname_and_ports() -> None:
