@@ -1,6 +1,10 @@
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import path
 
-# Consumers are added here as the pages that need live updates arrive.
-websocket_urlpatterns: list[URLPattern] = []
+from dashboard import consumers
+
+websocket_urlpatterns = [
+    path("ws/c/<str:cluster>/ns/<str:namespace>/pods/", consumers.PodListConsumer.as_asgi()),
+    path("ws/c/<str:cluster>/ns/<str:namespace>/pods/<str:name>/", consumers.PodConsumer.as_asgi()),
+]

@@ -9,11 +9,20 @@ from dashboard import views
 # LoginRequiredMiddleware guards every view here; only the auth views opt out.
 urlpatterns = [
     path("", views.home, name="home"),
+    path("c/<str:cluster>/", views.cluster_home, name="cluster-home"),
+    path("c/<str:cluster>/ns/<str:namespace>/pods/", views.pod_list, name="pod-list"),
+    path("c/<str:cluster>/ns/<str:namespace>/pods/<str:name>/", views.pod_detail, name="pod-detail"),
+    path("c/<str:cluster>/ns/<str:namespace>/pods/<str:name>/diagram/", views.pod_diagram, name="pod-diagram"),
+    path("c/<str:cluster>/ns/<str:namespace>/pods/<str:name>/delete/", views.pod_delete, name="pod-delete"),
+    path("c/<str:cluster>/preview/", views.preview, name="preview"),
+    path("c/<str:cluster>/examples/", views.example_list, name="example-list"),
+    path("c/<str:cluster>/examples/<slug:slug>/apply/", views.example_apply, name="example-apply"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),
         name="login",
     ),
+    path("accounts/login/<str:token>/", views.login_token, name="login-token"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
 ]

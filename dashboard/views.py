@@ -1,8 +1,218 @@
+"""Thin views: parse the request, ask kube/ and the pure modules, render a template."""
+
 from __future__ import annotations
 
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from asgiref.sync import sync_to_async
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from dashboard import diagram, examples, manifests, pods
+from dashboard.context import pod_context
+from dashboard.kube import clusters, resources
+from dashboard.kube.watches import hub
+from dashboard.models import LoginToken
+from dashboard.names import InvalidName, check_name, check_namespace
+from dashboard.permissions import VIEW_PODS, WRITE_PODS, capabilities
+
+arender = sync_to_async(render)
+AsyncView = Callable[..., Awaitable[HttpResponse]]
+
+
+class Problem(Exception):
+    """Something the user asked for that cannot be shown, with a sentence saying why."""
+
+    def __init__(self, title: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.title, self.message, self.status = title, message, status
+
+
+def problem_page(request: HttpRequest, exc: Problem) -> HttpResponse:
+    context = {"title": exc.title, "message": exc.message, "status": exc.status}
+    return render(request, "dashboard/problem.html", context, status=exc.status)
+
+
+def permission(perm: str) -> Callable[[AsyncView], AsyncView]:
+    """Refuse (403) an async view to users without `perm`; answer Problem with its own page."""
+
+    def decorator(view: AsyncView) -> AsyncView:
+        @functools.wraps(view)
+        async def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            user = await request.auser()
+            if not await sync_to_async(user.has_perm)(perm):
+                raise PermissionDenied
+            try:
+                return await view(request, *args, **kwargs)
+            except Problem as exc:
+                return await sync_to_async(problem_page)(request, exc)
+
+        return wrapper
+
+    return decorator
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+def _cluster(cluster_id: str) -> clusters.Cluster:
+    try:
+        return clusters.get(cluster_id)
+    except clusters.ClusterError as exc:
+        raise Problem("Unknown cluster", _sentence(str(exc)), 404) from None
+
+
+def _names(namespace: str, name: str | None = None) -> None:
+    try:
+        check_namespace(namespace)
+        if name is not None:
+            check_name(name)
+    except InvalidName as exc:
+        raise Problem("Not a valid name", str(exc), 404) from None
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard/home.html")
+    if picked := request.GET.get("cluster"):
+        return cluster_home(request, picked)
+    found = clusters.discover()
+    if not found:
+        return render(request, "dashboard/no_clusters.html")
+    return redirect("pod-list", found[0].id, found[0].namespace)
+
+
+def cluster_home(request: HttpRequest, cluster: str) -> HttpResponse:
+    try:
+        found = clusters.get(cluster)
+    except clusters.ClusterError as exc:
+        return problem_page(request, Problem("Unknown cluster", _sentence(str(exc)), 404))
+    return redirect("pod-list", found.id, found.namespace)
+
+
+@login_not_required
+def login_token(request: HttpRequest, token: str) -> HttpResponse:
+    user = LoginToken.objects.redeem(token)
+    if user is None or not user.is_active:
+        return render(request, "registration/token_invalid.html", status=403)
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    target = request.GET.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        target = reverse("home")
+    return redirect(target)
+
+
+@permission(VIEW_PODS)
+async def pod_list(request: HttpRequest, cluster: str, namespace: str) -> HttpResponse:
+    found, now = _cluster(cluster), datetime.now(UTC)
+    _names(namespace)
+    query = pods.Query.from_params(request.GET)
+    snapshot, namespaces = await asyncio.gather(
+        hub().snapshot(found, namespace), resources.list_namespaces_or(found, namespace)
+    )
+    table = pods.table(snapshot.pods.values(), query, now)
+    context = {"cluster": found, "namespace": namespace, "namespaces": namespaces, "snapshot": snapshot}
+    context |= {"query": query, "table": table}
+    template = "dashboard/_pod_table.html" if request.htmx else "dashboard/pod_list.html"
+    return await arender(request, template, context)
+
+
+@permission(VIEW_PODS)
+async def pod_detail(request: HttpRequest, cluster: str, namespace: str, name: str) -> HttpResponse:
+    found = _cluster(cluster)
+    _names(namespace, name)
+    snapshot = await hub().snapshot(found, namespace)
+    pod = snapshot.pods.get(name)
+    if pod is None and snapshot.synced:
+        raise Problem("Pod not found", f'There is no pod "{name}" in namespace "{namespace}" of {found.label}.', 404)
+    context = await pod_context(found, namespace, name, pod, snapshot)
+    context["caps"] = await sync_to_async(capabilities)(await request.auser())
+    context["projector"] = request.GET.get("projector") == "1"
+    return await arender(request, "dashboard/pod_detail.html", context)
+
+
+@permission(VIEW_PODS)
+async def pod_diagram(request: HttpRequest, cluster: str, namespace: str, name: str) -> HttpResponse:
+    found = _cluster(cluster)
+    _names(namespace, name)
+    pod = (await hub().snapshot(found, namespace)).pods.get(name)
+    if pod is None:
+        raise Problem("Pod not found", f'There is no pod "{name}" in namespace "{namespace}".', 404)
+    return await arender(request, "dashboard/_pod_diagram.html", {"diagram": diagram.layout(pod)})
+
+
+@require_POST
+@permission(WRITE_PODS)
+async def pod_delete(request: HttpRequest, cluster: str, namespace: str, name: str) -> HttpResponse:
+    found = _cluster(cluster)
+    _names(namespace, name)
+    try:
+        await resources.delete_pod(found, namespace, name)
+    except resources.KubeError as exc:
+        raise Problem("The pod was not deleted", exc.message, exc.status or 502) from None
+    await sync_to_async(messages.success)(request, f"Pod {name} is being deleted.")
+    return redirect("pod-list", found.id, namespace)
+
+
+@permission(VIEW_PODS)
+async def preview(request: HttpRequest, cluster: str) -> HttpResponse:
+    found = _cluster(cluster)
+    text, example = request.POST.get("manifest", ""), request.GET.get("example", "")
+    if upload := request.FILES.get("file"):
+        text = (await sync_to_async(upload.read)(manifests.MAX_BYTES + 1)).decode("utf-8", "replace")
+    elif example:
+        text = _example(example).file.read_text()
+    context = {"cluster": found, "manifest": text, "namespace": request.POST.get("namespace") or found.namespace}
+    if text.strip():
+        context |= manifests.preview(text)
+    if request.method == "POST" and request.POST.get("action") == "apply":
+        context["applied"] = await _apply(request, found, context)
+    template = "dashboard/_preview_result.html" if request.htmx else "dashboard/preview.html"
+    return await arender(request, template, context)
+
+
+async def _apply(request: HttpRequest, cluster: clusters.Cluster, context: dict) -> list[resources.Applied]:
+    user = await request.auser()
+    if not await sync_to_async(user.has_perm)(WRITE_PODS):
+        raise PermissionDenied
+    _names(context["namespace"])
+    if context.get("error"):
+        return []
+    return await resources.apply_all(cluster, context["documents"], namespace=context["namespace"])
+
+
+def _example(slug: str) -> examples.Example:
+    try:
+        return examples.get(slug)
+    except KeyError:
+        raise Problem("Unknown example", f'There is no example "{slug[:80]}".', 404) from None
+
+
+@permission(VIEW_PODS)
+async def example_list(request: HttpRequest, cluster: str) -> HttpResponse:
+    found = _cluster(cluster)
+    context = {"cluster": found, "examples": examples.EXAMPLES, "namespace": found.namespace}
+    return await arender(request, "dashboard/examples.html", context)
+
+
+@require_POST
+@permission(WRITE_PODS)
+async def example_apply(request: HttpRequest, cluster: str, slug: str) -> HttpResponse:
+    found = _cluster(cluster)
+    example = _example(slug)
+    namespace = request.POST.get("namespace") or found.namespace
+    _names(namespace)
+    applied = await resources.apply_all(found, examples.documents(example), namespace=namespace)
+    failed = [a for a in applied if a.error]
+    if failed:
+        raise Problem(f"{example.title} was not applied", "; ".join(f"{a.title}: {a.error}" for a in failed), 422)
+    return redirect("pod-detail", found.id, namespace, examples.pod(example)["metadata"]["name"])

@@ -234,6 +234,16 @@ def namespace(sandbox: SandboxProcess) -> Iterator[str]:
 
 
 @pytest.fixture
+def core(sandbox: SandboxProcess) -> Iterator[client.CoreV1Api]:
+    """A CoreV1Api on its own ApiClient for the session's sandbox."""
+    api_client = config.new_client_from_config(config_file=str(sandbox.kubeconfig))
+    try:
+        yield client.CoreV1Api(api_client)
+    finally:
+        api_client.close()
+
+
+@pytest.fixture
 def examples_dir(tmp_path: Path) -> Path:
     """A copy of the project's example manifests that a test may change."""
     target = tmp_path / "examples"

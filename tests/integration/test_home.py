@@ -39,10 +39,16 @@ def test_login_page_is_public_and_accessible(client: Client) -> None:
     assertContains(response, 'autocomplete="current-password"')
 
 
-def test_logged_in_user_sees_home_with_their_name(alice_client: Client) -> None:
+def test_home_without_clusters_says_where_it_looked(
+    alice_client: Client, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("PODSCOPE_SANDBOX_KUBECONFIG", raising=False)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
     response = alice_client.get(reverse("home"))
-    assertTemplateUsed(response, "dashboard/home.html")
+    assertTemplateUsed(response, "dashboard/no_clusters.html")
     assertContains(response, "alice")
+    assertContains(response, "KUBECONFIG")
     assertContains(response, f'action="{reverse("logout")}"')
 
 

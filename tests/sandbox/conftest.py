@@ -8,24 +8,14 @@ import re
 import select
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client, config
+from kubernetes import client
 
 from tests.clusters import CURRENT_KUBECTL, Kubectl, SandboxProcess, kubectl_binary
-
-
-@pytest.fixture
-def core(sandbox: SandboxProcess) -> Iterator[client.CoreV1Api]:
-    """A CoreV1Api on its own ApiClient for the session's sandbox."""
-    api_client = config.new_client_from_config(config_file=str(sandbox.kubeconfig))
-    try:
-        yield client.CoreV1Api(api_client)
-    finally:
-        api_client.close()
 
 
 @pytest.fixture

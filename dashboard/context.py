@@ -1,0 +1,60 @@
+"""What pages and live fragments are rendered from, shared by views and consumers."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from django.http import HttpRequest
+
+from dashboard import diagram, manifests, pods
+from dashboard.kube import clusters, resources
+from dashboard.kube.watches import Snapshot
+
+
+def podscope(request: HttpRequest) -> dict[str, Any]:
+    """Template context for every page: the clusters for the picker and the one in the URL."""
+    match = request.resolver_match
+    found = clusters.discover()
+    current = (match.kwargs.get("cluster") if match else None) or ""
+    return {"clusters": found, "current_cluster": current if any(c.id == current for c in found) else ""}
+
+
+async def fetch_extras(cluster: clusters.Cluster, namespace: str, name: str) -> dict[str, Any]:
+    """The pod's events and metrics: neither is watched, so they are fetched (and may be missing)."""
+    events, metrics = await asyncio.gather(
+        resources.pod_events_or_none(cluster, namespace, name),
+        resources.pod_metrics_or_none(cluster, namespace, name),
+    )
+    return {"events": events, "metrics": metrics}
+
+
+async def pod_context(
+    cluster: clusters.Cluster,
+    namespace: str,
+    name: str,
+    pod: dict[str, Any] | None,
+    snapshot: Snapshot,
+    fetched: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Everything the pod page shows; `fetched` reuses events and metrics fetched a moment ago."""
+    now = datetime.now(UTC)
+    context: dict[str, Any] = {"cluster": cluster, "namespace": namespace, "name": name, "pod": pod}
+    context |= {"snapshot": snapshot, "now": now}
+    if pod is None:
+        return context
+    fetched = fetched or await fetch_extras(cluster, namespace, name)
+    context |= {
+        "fetched": fetched,
+        "events": [{**e, "age": pods.age(e["last"], now)} for e in fetched["events"] or []]
+        if fetched["events"] is not None
+        else None,
+        "metrics": fetched["metrics"],
+        "diagram": diagram.layout(pod),
+        "row": pods.row(pod, now),
+        "cards": pods.container_cards(pod, now, fetched["metrics"]),
+        "volumes": pods.volume_details(pod),
+        "yaml": manifests.to_yaml(pod),
+    }
+    return context

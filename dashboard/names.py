@@ -1,0 +1,32 @@
+"""Kubernetes object names as the API server checks them, so a bad URL gets a sentence, not a request."""
+
+from __future__ import annotations
+
+import re
+
+_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+class InvalidName(ValueError):
+    """A name the API server would refuse, with the rule it breaks."""
+
+
+def check_namespace(name: str) -> str:
+    """A namespace is a DNS label: at most 63 lowercase letters, digits and '-', starting and ending alphanumeric."""
+    if len(name) > 63 or not _LABEL.fullmatch(name):
+        raise InvalidName(
+            f'"{name[:80]}" is not a valid namespace name: use at most 63 lowercase letters, digits and "-", '
+            "starting and ending with a letter or digit."
+        )
+    return name
+
+
+def check_name(name: str) -> str:
+    """A pod name is a DNS subdomain: at most 253 characters of lowercase DNS labels joined by '.'."""
+    if len(name) > 253 or not _SUBDOMAIN.fullmatch(name):
+        raise InvalidName(
+            f'"{name[:80]}" is not a valid pod name: use at most 253 lowercase letters, digits, "-" and ".", '
+            "starting and ending with a letter or digit."
+        )
+    return name

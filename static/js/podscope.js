@@ -1,0 +1,101 @@
+// Podscope's own behaviour: small progressive enhancements on server-rendered pages.
+(function () {
+  "use strict";
+
+  const CLOSE_REASONS = {
+    4401: "signed out: reload the page to sign in again",
+    4403: "you do not have permission to see this",
+    4404: "not found",
+  };
+
+  function setLive(text, state) {
+    document.querySelectorAll("[data-live-state]").forEach(function (el) {
+      el.textContent = text;
+      el.dataset.state = state;
+    });
+  }
+
+  function toggleProjector(on) {
+    const body = document.body;
+    const enable = on === undefined ? !body.classList.contains("projector") : on;
+    body.classList.toggle("projector", enable);
+    const url = new URL(window.location.href);
+    if (enable) url.searchParams.set("projector", "1");
+    else url.searchParams.delete("projector");
+    history.replaceState(null, "", url);
+  }
+
+  function reveal(id) {
+    const target = document.getElementById(id);
+    if (!target) return;
+    if (document.body.classList.contains("projector")) toggleProjector(false);
+    target.scrollIntoView({ behavior: "smooth", block: "center" });
+    target.classList.remove("flash");
+    void target.offsetWidth; // restart the highlight animation
+    target.classList.add("flash");
+    if (target.tagName === "DETAILS") target.open = true;
+  }
+
+  function diagramTarget(event) {
+    const el = event.target.closest("#pod-diagram [data-container], #pod-diagram [data-volume]");
+    if (!el) return null;
+    return el.dataset.container ? "container-" + el.dataset.container : "volume-" + el.dataset.volume;
+  }
+
+  document.addEventListener("click", function (event) {
+    const toggle = event.target.closest("[data-projector-toggle]");
+    if (toggle) {
+      event.preventDefault();
+      toggleProjector();
+      return;
+    }
+    const id = diagramTarget(event);
+    if (id) reveal(id);
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.target.closest("input, textarea, select, [contenteditable]") || event.ctrlKey || event.metaKey || event.altKey) {
+      return;
+    }
+    if ((event.key === "p" || event.key === "P") && document.body.classList.contains("pod-page")) {
+      toggleProjector();
+    } else if (event.key === "Escape" && document.body.classList.contains("projector")) {
+      toggleProjector(false);
+    } else if (event.key === "Enter") {
+      const id = diagramTarget(event);
+      if (id) reveal(id);
+    }
+  });
+
+  document.addEventListener("change", function (event) {
+    const el = event.target;
+    if (el.matches("select[data-autosubmit]")) el.form.submit();
+    if (el.matches("select[data-navigate]")) window.location.href = el.value;
+  });
+
+  document.addEventListener("submit", function (event) {
+    const form = event.target;
+    if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) event.preventDefault();
+  });
+
+  document.addEventListener("input", function (event) {
+    const form = event.target.closest("form[data-sync-url]");
+    if (!form) return;
+    const url = new URL(window.location.href);
+    new FormData(form).forEach(function (value, key) {
+      if (value) url.searchParams.set(key, value);
+      else url.searchParams.delete(key);
+    });
+    url.searchParams.delete("page");
+    history.replaceState(null, "", url);
+  });
+
+  document.addEventListener("htmx:wsOpen", function () {
+    setLive("live", "open");
+  });
+  document.addEventListener("htmx:wsClose", function (event) {
+    const code = event.detail && event.detail.event ? event.detail.event.code : 0;
+    if (CLOSE_REASONS[code]) setLive("not live: " + CLOSE_REASONS[code], "refused");
+    else setLive("reconnecting…", "closed");
+  });
+})();
