@@ -11,12 +11,15 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from datetime import UTC, datetime
+from importlib import import_module
 from typing import Any
 
-from channels.auth import get_user
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 from django.template.loader import render_to_string
 
 from dashboard import pods
@@ -73,6 +76,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def _pump(self) -> None:
         assert self.subscription is not None
         names: set[str] | None = None  # None: render everything once, as the page may be older than the snapshot
+        checked = time.monotonic()
         while True:
             try:
                 await self.changed(names)
@@ -81,18 +85,23 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 log.exception("rendering a live update of %s/%s failed", self.namespace, self.name or "pods")
             try:
                 names = await asyncio.wait_for(self.subscription.changes(), SESSION_CHECK)
+                await asyncio.sleep(COALESCE)
             except TimeoutError:
+                names = set()
+            if time.monotonic() - checked >= SESSION_CHECK:
+                checked = time.monotonic()
                 if not await self._session_alive():
                     await self.close(SIGNED_OUT)
                     return
-                names = set()
-                await self.tick()
-                continue
-            await asyncio.sleep(COALESCE)
 
-    async def _session_alive(self) -> bool:
-        user = await get_user(self.scope)
-        return user.is_authenticated and user.pk == self.user_pk
+    @database_sync_to_async
+    def _session_alive(self) -> bool:
+        # The scope's session was read at connect time; read it again to see a logout or an expiry since.
+        key = self.scope["session"].session_key
+        if not key:
+            return False
+        store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=key)
+        return str(store.get(SESSION_KEY)) == str(self.user_pk)
 
     async def send_fragments(self, *parts: tuple[str, dict[str, Any]]) -> None:
         """Render each (template, context) and send them in one frame."""
@@ -105,9 +114,6 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def changed(self, names: set[str] | None) -> None:
         raise NotImplementedError
-
-    async def tick(self) -> None:
-        """Called when nothing changed for a while."""
 
 
 class PodListConsumer(LiveConsumer):

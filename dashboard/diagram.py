@@ -406,6 +406,7 @@ class _Pod:
     phase: str
     ip: str
     hostname: str
+    host_network: bool
     entries: list[_Entry]
     volumes: list[dict[str, Any]]
     system_volumes: frozenset[str]
@@ -431,9 +432,11 @@ def _parse(pod: dict[str, Any]) -> _Pod:
         name=name,
         namespace=meta.get("namespace") or "default",
         node=spec.get("nodeName") or "not scheduled",
-        phase=status.get("phase") or "Unknown",
+        # No status at all is a manifest being previewed, not a pod in an unknown state.
+        phase=status.get("phase") or ("Unknown" if status else "not created yet"),
         ip=status.get("podIP") or "no IP yet",
         hostname=spec.get("hostname") or name,
+        host_network=bool(spec.get("hostNetwork")),
         entries=entries,
         volumes=volumes,
         system_volumes=system_volumes,
@@ -602,6 +605,9 @@ def _header(p: _Pod, left: float, inner_w: float) -> tuple[list[Text], list[Badg
     port_chips = _flow_chips(port_labels, band_left, y + 42, inner_w - 32, CHIP_MAX_CHARS)
     after_ports = port_chips[-1][0].bottom + 26 if port_chips else y + 56
     note = "All containers share this IP and reach each other on localhost"
+    if p.host_network:
+        # The pod has no network of its own: its IP and ports are the node's.
+        note = "hostNetwork: the containers use the node's own IP and network"
     band_texts.append(_text(band_left, after_ports, note, inner_w - 32, TEXT_SIZE, "net-note"))
     band = NetworkBand(
         p.ip,

@@ -200,7 +200,9 @@ def _example(slug: str) -> examples.Example:
 @permission(VIEW_PODS)
 async def example_list(request: HttpRequest, cluster: str) -> HttpResponse:
     found = _cluster(cluster)
-    context = {"cluster": found, "examples": examples.EXAMPLES, "namespace": found.namespace}
+    namespace = request.GET.get("namespace") or found.namespace
+    _names(namespace)
+    context = {"cluster": found, "examples": examples.EXAMPLES, "namespace": namespace}
     return await arender(request, "dashboard/examples.html", context)
 
 

@@ -190,3 +190,30 @@ async def test_dead_cluster_socket_reports_the_outage(
         assert "connection refused" in frame.lower() or "cannot reach" in frame.lower()
     finally:
         await communicator.disconnect()
+
+
+async def test_socket_closes_when_its_user_logs_out(
+    async_client: AsyncClient,
+    bob: User,
+    sandbox_cluster: clusters.Cluster,
+    namespace: str,
+    watch_hub: WatchHub,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dashboard import consumers
+
+    monkeypatch.setattr(consumers, "SESSION_CHECK", 0.2)
+    communicator = await connect(async_client, bob, f"/ws/c/sandbox/ns/{namespace}/pods/")
+    try:
+        await receive_until(communicator, r'id="pod-table"')
+        await async_client.alogout()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            output = await communicator.receive_output(timeout=5)
+            if output["type"] == "websocket.close":
+                assert output["code"] == 4401
+                break
+        else:
+            raise AssertionError("the socket stayed open after logout")
+    finally:
+        await communicator.disconnect()

@@ -586,3 +586,19 @@ def test_port_chips_stay_apart_inside_the_band(pod: dict[str, Any]) -> None:
     chips = [p.rect for p in d.network.ports]
     assert all(d.network.rect.contains(c) for c in chips)
     assert not any(a.overlaps(b) for a, b in itertools.combinations(chips, 2))
+
+
+def test_host_network_pods_say_they_use_the_node_network() -> None:
+    pod = {
+        "metadata": {"name": "agent"},
+        "spec": {"hostNetwork": True, "containers": [{"name": "a", "image": "busybox"}]},
+        "status": {"phase": "Running", "podIP": "192.168.1.5"},
+    }
+    texts = [t.full for t in layout(pod).network.texts]
+    assert any("node's own IP" in t for t in texts)
+    assert not any("reach each other on localhost" in t for t in texts)
+
+
+def test_a_manifest_without_status_is_not_called_unknown() -> None:
+    pod = {"metadata": {"name": "draft"}, "spec": {"containers": [{"name": "a", "image": "busybox"}]}}
+    assert layout(pod).phase == "not created yet"

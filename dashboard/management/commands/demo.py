@@ -7,9 +7,11 @@ import os
 import re
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -69,6 +71,8 @@ class Command(BaseCommand):
             ],
             env=env,
         )
+        # The link is printed once the dashboard answers, so the first click on it cannot be refused.
+        self._wait_for_port(options["host"], options["port"], dashboard)
         host = f"[{options['host']}]" if ":" in options["host"] else options["host"]
         base = f"http://{host}:{options['port']}"
         link = login_url(get_user_model().objects.get(username=DEMO_USER), base)
@@ -104,6 +108,16 @@ class Command(BaseCommand):
                 threading.Thread(target=self._echo, args=(sandbox.stdout,), daemon=True).start()
                 return found.group(1)
         raise CommandError("the sandbox cluster did not start:\n" + "".join(seen))
+
+    def _wait_for_port(self, host: str, port: int, process: subprocess.Popen, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                with socket.create_connection((host, port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise CommandError(f"the dashboard did not start listening on {host}:{port}")
 
     def _echo(self, stream) -> None:
         for line in stream:

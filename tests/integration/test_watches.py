@@ -1,0 +1,93 @@
+"""WatchHub against a sandbox of its own that the test stops and starts again."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+
+from dashboard.kube.clusters import Cluster
+from dashboard.kube.watches import Subscription, WatchHub
+from tests.clusters import SandboxProcess
+
+
+@pytest.fixture
+def private_sandbox(tmp_path: Path) -> Iterator[SandboxProcess]:
+    """A sandbox only this test uses, so it may stop it."""
+    cluster = SandboxProcess(tmp_path / "sandbox")
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+async def until(check: Callable[[], object], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+def create_pod(sandbox: SandboxProcess, name: str) -> None:
+    # On the virtual node the pod is Running at once and stopping the sandbox has no process to kill.
+    api_client = config.new_client_from_config(config_file=str(sandbox.kubeconfig))
+    try:
+        body = {
+            "metadata": {"name": name},
+            "spec": {"nodeName": "virtual", "containers": [{"name": "c", "image": "x"}]},
+        }
+        client.CoreV1Api(api_client).create_namespaced_pod("default", body)
+    finally:
+        api_client.close()
+
+
+async def test_outage_keeps_stale_pods_then_recovers_by_itself(private_sandbox: SandboxProcess) -> None:
+    hub = WatchHub()
+    cluster = Cluster("private", "Private", private_sandbox.kubeconfig)
+    sub: Subscription = hub.subscribe(cluster, "default")
+    try:
+        create_pod(private_sandbox, "before")
+        await until(lambda: "before" in sub.snapshot().pods)
+        assert sub.snapshot().error is None
+
+        await asyncio.to_thread(private_sandbox.stop)
+        await until(lambda: sub.snapshot().error)
+        down = sub.snapshot()
+        assert down.error.startswith("Cannot reach the cluster at https://127.0.0.1:")
+        assert "Retrying in" in down.error
+        assert down.stale
+        assert "before" in down.pods  # the last data stays, marked stale
+
+        await asyncio.to_thread(private_sandbox.start)
+        create_pod(private_sandbox, "after")
+        await until(lambda: "after" in sub.snapshot().pods, timeout=30)
+        up = sub.snapshot()
+        assert up.error is None
+        assert not up.stale
+        assert {"before", "after"} <= up.pods.keys()
+        assert hub.watch(cluster, "default").lists >= 2
+    finally:
+        sub.close()
+        await hub.close()
+        await asyncio.sleep(0.2)
+
+
+async def test_last_viewer_leaving_stops_the_watch_after_a_while(private_sandbox: SandboxProcess) -> None:
+    hub = WatchHub(linger=0.2)
+    cluster = Cluster("private", "Private", private_sandbox.kubeconfig)
+    first, second = hub.subscribe(cluster, "default"), hub.subscribe(cluster, "default")
+    try:
+        await until(lambda: first.snapshot().synced)
+        first.close()
+        await asyncio.sleep(0.4)
+        assert hub.watches  # one viewer is still there
+        second.close()
+        await until(lambda: not hub.watches, timeout=2)
+    finally:
+        await hub.close()
+        await asyncio.sleep(0.2)
