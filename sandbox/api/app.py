@@ -1,12 +1,13 @@
-"""The aiohttp application: authentication, routing of Kubernetes API paths, and Status errors."""
+"""The aiohttp application: authentication, routing of Kubernetes API paths, Status errors and request metrics."""
 
 from __future__ import annotations
 
 import hmac
 import json
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, astuple, dataclass
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -21,6 +22,13 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
 STREAMING = frozenset({"log", "exec", "attach", "portforward"})
+# kube-apiserver's RequestInfoFactory: these follow a namespace's name instead of naming a resource in it.
+NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})
+# Subresources whose requests the metrics call CONNECT, and those kube-apiserver counts as long-running.
+CONNECT_SUBRESOURCES = frozenset({"attach", "exec", "portforward", "proxy"})
+LONG_RUNNING_SUBRESOURCES = frozenset({"attach", "exec", "log", "portforward", "proxy"})
+APPLY_PATCH = "application/apply-patch+yaml"
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class NodeServices(Protocol):
@@ -40,9 +48,100 @@ class ApiConfig:
     bookmark_interval: float = 60.0
 
 
+@dataclass(frozen=True)
+class RequestLabels:
+    """What kube-apiserver's request metrics say about one request (its RequestInfo, as metric labels)."""
+
+    verb: str
+    group: str = ""
+    version: str = ""
+    resource: str = ""
+    subresource: str = ""
+    scope: str = ""
+    component: str = "apiserver"
+    dry_run: str = ""
+
+    @property
+    def long_running(self) -> bool:
+        return self.verb == "WATCH" or (bool(self.resource) and self.subresource in LONG_RUNNING_SUBRESOURCES)
+
+
+def request_labels(request: web.Request) -> RequestLabels:
+    """Labels as apiserver/pkg/endpoints/metrics reports them: GET of a collection is LIST, and so on."""
+    method = request.method.upper()
+    target = _target([p for p in request.path.split("/") if p])
+    if target is None or not target[2]:
+        # Discovery, health, /metrics: non-resource requests carry their path in the subresource label.
+        return RequestLabels(verb="GET" if method == "HEAD" else method, subresource=request.path)
+    group, version, parts = target
+    namespace = ""
+    if parts[0] == "namespaces" and len(parts) > 1:
+        namespace = parts[1]
+        if len(parts) > 2 and parts[2] not in NAMESPACE_SUBRESOURCES:
+            parts = parts[2:]
+    resource = parts[0]
+    name = parts[1] if len(parts) > 1 else ""
+    sub = parts[2] if len(parts) > 2 else ""
+    # A create is about one object even though its path names the collection.
+    creates = method == "POST" and not sub
+    scope = "resource" if name or creates else ("namespace" if namespace else "cluster")
+    verb = method
+    if method in ("GET", "HEAD"):
+        verb = "GET" if scope == "resource" else "LIST"
+        if verb == "LIST" and request.query.get("watch", "").lower() not in ("", "0", "false"):
+            verb = "WATCH"
+    elif method == "PATCH" and request.headers.get("Content-Type", "").split(";")[0].strip() == APPLY_PATCH:
+        verb = "APPLY"
+    if sub in CONNECT_SUBRESOURCES:
+        verb = "CONNECT"
+    dry_run = ",".join(sorted(request.query.getall("dryRun", [])))
+    return RequestLabels(verb, group, version, resource, sub, scope, dry_run=dry_run)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _series(name: str, labels: dict[str, str], value: int) -> str:
+    # Sorted label names, as the Prometheus Go client writes them.
+    text = ",".join(f'{key}="{_escape(labels[key])}"' for key in sorted(labels))
+    return f"{name}{{{text}}} {value}"
+
+
+class RequestMetrics:
+    """apiserver_request_total and apiserver_longrunning_requests, kept as kube-apiserver keeps them."""
+
+    def __init__(self) -> None:
+        self.total: Counter[tuple[RequestLabels, str]] = Counter()
+        self.long_running: Counter[RequestLabels] = Counter()
+
+    def render(self) -> str:
+        """The metrics in the Prometheus text format."""
+        out = [
+            "# HELP apiserver_request_total [STABLE] Counter of apiserver requests broken out for each verb, "
+            "dry run value, group, version, resource, scope, component, and HTTP response code.",
+            "# TYPE apiserver_request_total counter",
+        ]
+        for (labels, code), count in sorted(self.total.items(), key=lambda item: (astuple(item[0][0]), item[0][1])):
+            out.append(_series("apiserver_request_total", {**asdict(labels), "code": code}, count))
+        out += [
+            "# HELP apiserver_longrunning_requests [ALPHA] Gauge of all active long-running apiserver requests "
+            "broken out by verb, group, version, resource, scope and component. Not all requests are tracked this way.",
+            "# TYPE apiserver_longrunning_requests gauge",
+        ]
+        for labels, count in sorted(self.long_running.items(), key=lambda item: astuple(item[0])):
+            values = asdict(labels)
+            del values["dry_run"]
+            out.append(_series("apiserver_longrunning_requests", values, count))
+        return "\n".join(out) + "\n"
+
+
 STORE = web.AppKey("store", Store)
 CONFIG = web.AppKey("config", ApiConfig)
 NODE = web.AppKey("node", object)
+METRICS = web.AppKey("metrics", RequestMetrics)
+# The status a response was sent with, recorded when its headers go out (a stream may fail after that).
+SENT_STATUS = web.RequestKey("sent_status", int)
 
 
 def status_response(exc: errors.ApiError) -> web.Response:
@@ -53,6 +152,36 @@ def object_response(request: web.Request, body: dict[str, Any], status: int = 20
     pretty = request.query.get("pretty", "").lower() in ("true", "1")
     text = json.dumps(body, indent=2 if pretty else None, separators=None if pretty else (",", ":"))
     return web.Response(text=text + ("\n" if pretty else ""), status=status, content_type="application/json")
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count every request once it is over, with the code it was answered with, as kube-apiserver does."""
+    metrics = request.app[METRICS]
+    labels = request_labels(request)
+    if labels.long_running:
+        metrics.long_running[labels] += 1
+    code = "0"  # what the real server records for a request that ended before any answer
+    try:
+        response = await handler(request)
+        code = str(response.status)
+        return response
+    except web.HTTPException as exc:
+        code = str(exc.status)
+        raise
+    except Exception:
+        code = "500"
+        raise
+    finally:
+        if SENT_STATUS in request:
+            code = str(request[SENT_STATUS])
+        metrics.total[labels, code] += 1
+        if labels.long_running:
+            metrics.long_running[labels] -= 1
+
+
+async def _record_status(request: web.Request, response: web.StreamResponse) -> None:
+    request[SENT_STATUS] = response.status
 
 
 @web.middleware
@@ -135,6 +264,8 @@ async def _discovery(request: web.Request, parts: list[str]) -> web.StreamRespon
         return web.Response(text="ok", content_type="text/plain")
     if path == "/version":
         return object_response(request, discovery.version())
+    if path == "/metrics":
+        return web.Response(text=request.app[METRICS].render(), headers={"Content-Type": PROMETHEUS_TEXT})
     if path in ("/api", "/apis"):
         core = path == "/api"
         if discovery.wants_aggregated(accept):
@@ -232,9 +363,13 @@ def _bind(store: Store, call: rest.Call) -> dict[str, Any]:
 
 def create_app(store: Store, config: ApiConfig, node: NodeServices | None = None) -> web.Application:
     """The API server application over a store."""
-    app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=16 * 1024 * 1024)
+    app = web.Application(
+        middlewares=[metrics_middleware, error_middleware, auth_middleware], client_max_size=16 * 1024 * 1024
+    )
     app[STORE] = store
     app[CONFIG] = config
+    app[METRICS] = RequestMetrics()
+    app.on_response_prepare.append(_record_status)
     if node is not None:
         app[NODE] = node
     app.router.add_route("*", "/{tail:.*}", dispatch)
