@@ -11,7 +11,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import import_module
 from typing import Any
@@ -24,14 +26,16 @@ from django.template.loader import render_to_string
 
 from dashboard import pods
 from dashboard.context import pod_context
-from dashboard.kube import clusters
+from dashboard.kube import clusters, logs, watches
+from dashboard.kube.logs import Line, LogOptions, LogSubscription, Notice, Skipped
 from dashboard.kube.watches import Subscription, hub
-from dashboard.names import InvalidName, check_name, check_namespace
-from dashboard.permissions import VIEW_PODS, capabilities
+from dashboard.names import InvalidName, check_container, check_name, check_namespace, parse_since
+from dashboard.permissions import READ_LOGS, VIEW_PODS, capabilities
 
 log = logging.getLogger(__name__)
 
 SIGNED_OUT, FORBIDDEN, NOT_FOUND = 4401, 4403, 4404
+TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z")
 # How often a quiet socket checks that its session still exists (a user who logs out loses the socket).
 SESSION_CHECK = 30.0
 # Several watch events usually arrive together (a restart changes status several times); one render covers them.
@@ -199,3 +203,181 @@ def _query_params(scope: dict[str, Any]) -> dict[str, str]:
     from urllib.parse import parse_qsl
 
     return dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+
+
+# --- logs ---------------------------------------------------------------------------------------------------
+
+BAD_REQUEST = 4400
+FRAME_INTERVAL = 0.05  # at most one frame of lines per 50 ms
+FRAME_BYTES = 64 * 1024
+MAX_TAIL = 100_000
+
+
+class StartError(ValueError):
+    """A `start` frame the log view cannot follow, with a sentence for the user."""
+
+
+@dataclass(frozen=True)
+class LogStart:
+    container: str  # "" for every container, merged
+    options: LogOptions
+    resume: dict[str, tuple[str, int]]
+
+
+def parse_start(frame: str) -> LogStart:
+    """Read and check a `start` frame from the log view."""
+    try:
+        data = json.loads(frame)
+    except ValueError:
+        raise StartError("the log view sent something that is not JSON") from None
+    if not isinstance(data, dict) or data.get("type") != "start":
+        raise StartError('the log view must start with {"type": "start", ...}')
+    container = data.get("container") or ""
+    try:
+        if container:
+            check_container(str(container))
+        since_seconds = parse_since(str(data.get("since") or ""))
+    except InvalidName as exc:
+        raise StartError(str(exc)) from None
+    tail = data.get("tail", 100)
+    if tail is not None and (not isinstance(tail, int) or isinstance(tail, bool) or not 0 <= tail <= MAX_TAIL):
+        raise StartError(f"tail must be a number of lines from 0 to {MAX_TAIL}, or all")
+    resume: dict[str, tuple[str, int]] = {}
+    for name, point in (data.get("resume") or {}).items():
+        if (
+            isinstance(point, list)
+            and len(point) == 2
+            and isinstance(point[0], str)
+            and TIMESTAMP.fullmatch(point[0])
+            and isinstance(point[1], int)
+        ):
+            resume[str(name)] = (point[0], point[1])
+    options = LogOptions(tail=tail, since_seconds=since_seconds, previous=bool(data.get("previous")))
+    return LogStart(container, options, resume)
+
+
+def normal_ts(ts: str) -> str:
+    """A kubelet timestamp with nine fraction digits, so that timestamps compare correctly as strings."""
+    if not ts.endswith("Z"):
+        return ts
+    whole, _, fraction = ts[:-1].partition(".")
+    return f"{whole}.{fraction[:9]:0<9}Z"
+
+
+class LogConsumer(AsyncWebsocketConsumer):
+    """One log view: a container's log or every container's merged, followed through LogHub."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(SIGNED_OUT)
+            return
+        if not await database_sync_to_async(user.has_perm)(READ_LOGS):
+            await self.close(FORBIDDEN)
+            return
+        kwargs = self.scope["url_route"]["kwargs"]
+        try:
+            self.cluster = clusters.get(kwargs["cluster"])
+            self.namespace = check_namespace(kwargs["namespace"])
+            self.name = check_name(kwargs["name"])
+        except (clusters.ClusterError, InvalidName):
+            await self.close(NOT_FOUND)
+            return
+        self.subscriptions: list[LogSubscription] = []
+        self.pump: asyncio.Task[None] | None = None
+
+    async def disconnect(self, code: int) -> None:
+        await self._stop()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            start = parse_start(text_data or "")
+        except StartError as exc:
+            await self.send(text_data=json.dumps({"type": "error", "message": str(exc)}))
+            await self.close(BAD_REQUEST)
+            return
+        await self._stop()
+        snapshot = await watches.hub().snapshot(self.cluster, self.namespace)
+        pod = snapshot.pods.get(self.name)
+        everyone = [{"name": c.name, "kind": c.kind} for c in pods.containers_of(pod)] if pod else []
+        names = [start.container] if start.container else [c["name"] for c in everyone]
+        if not names:
+            # No pod (or none yet): follow the one name asked for so LogHub can say what is missing.
+            names = [start.container or ""]
+        await self.send(text_data=json.dumps({"type": "reset", "containers": everyone, "merged": not start.container}))
+        hub = logs.hub()
+        self.subscriptions = [
+            hub.subscribe(self.cluster, self.namespace, self.name, name, start.options, after=start.resume.get(name))
+            for name in names
+        ]
+        self.pump = asyncio.create_task(self._pump())
+
+    async def _stop(self) -> None:
+        if getattr(self, "pump", None) is not None:
+            self.pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.pump
+            self.pump = None
+        for sub in getattr(self, "subscriptions", []):
+            sub.close()
+        self.subscriptions = []
+
+    async def _pump(self) -> None:
+        waiting: dict[asyncio.Task[list[Any]], LogSubscription] = {}
+        try:
+            while True:
+                for sub in self.subscriptions:
+                    if sub not in waiting.values() and not sub.closed:
+                        waiting[asyncio.create_task(sub.get())] = sub
+                if not waiting:
+                    return  # every stream ended for good
+                started = time.monotonic()
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                # Let the other containers' lines of the same moment arrive, so one frame merges them.
+                await asyncio.sleep(max(0.0, FRAME_INTERVAL - (time.monotonic() - started)))
+                done = {task for task in waiting if task.done()}
+                batches = [task.result() for task in done]
+                for task in done:
+                    del waiting[task]
+                for frame in frames(batches):
+                    await self.send(text_data=frame)
+        finally:
+            for task in waiting:
+                task.cancel()
+
+
+def frames(batches: list[list[Any]]) -> list[str]:
+    """JSON frames for items from several containers: lines merged by time, in frames of at most 64 KiB."""
+    keyed = []
+    for batch in batches:
+        last = ""
+        for item in batch:
+            if isinstance(item, Line):
+                last = normal_ts(item.ts)
+            keyed.append(((last, len(keyed)), item))
+    keyed.sort(key=lambda pair: pair[0])
+    out: list[str] = []
+    lines: list[list[str]] = []
+    size = 0
+    for _, item in keyed:
+        if isinstance(item, Line):
+            entry = [item.container, normal_ts(item.ts), item.text]
+            cost = len(item.text.encode()) + len(item.container) + 48
+            if lines and size + cost > FRAME_BYTES:
+                out.append(json.dumps({"type": "lines", "lines": lines}))
+                lines, size = [], 0
+            lines.append(entry)
+            size += cost
+            continue
+        if lines:
+            out.append(json.dumps({"type": "lines", "lines": lines}))
+            lines, size = [], 0
+        if isinstance(item, Skipped):
+            out.append(json.dumps({"type": "skipped", "container": item.container, "count": item.count}))
+        elif isinstance(item, Notice):
+            message = {"type": "notice", "container": item.container, "kind": item.kind, "message": item.message}
+            out.append(json.dumps(message))
+    if lines:
+        out.append(json.dumps({"type": "lines", "lines": lines}))
+    return out

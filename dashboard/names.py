@@ -30,3 +30,27 @@ def check_name(name: str) -> str:
             "starting and ending with a letter or digit."
         )
     return name
+
+
+_SINCE = re.compile(r"(\d{1,6})([smhd])")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def check_container(name: str) -> str:
+    """A container name is a DNS label, like a namespace."""
+    if len(name) > 63 or not _LABEL.fullmatch(name):
+        raise InvalidName(
+            f'"{name[:80]}" is not a valid container name: use at most 63 lowercase letters, digits and "-", '
+            "starting and ending with a letter or digit."
+        )
+    return name
+
+
+def parse_since(text: str) -> int | None:
+    """A duration such as 30s, 5m, 1h or 2d in seconds; None for an empty text."""
+    if not text:
+        return None
+    found = _SINCE.fullmatch(text)
+    if not found or int(found.group(1)) == 0:
+        raise InvalidName(f'since must look like 30s, 5m, 1h or 2d, not "{text[:40]}"')
+    return int(found.group(1)) * _SECONDS[found.group(2)]

@@ -925,3 +925,21 @@ def volume_details(pod: dict[str, Any]) -> list[VolumeDetail]:
         kind, source = volume_source(volume)
         details.append(VolumeDetail(name, kind, source, mounts, to_yaml(volume)))
     return details
+
+
+@dataclass(frozen=True)
+class ContainerRef:
+    name: str
+    kind: str  # init, sidecar, container, ephemeral
+
+
+def containers_of(pod: dict[str, Any]) -> list[ContainerRef]:
+    """Every container of the pod in the order it starts: init containers and sidecars, the app's, ephemeral."""
+    spec = pod.get("spec") or {}
+    found = [
+        ContainerRef(c.get("name", ""), "sidecar" if _is_sidecar(c) else "init")
+        for c in spec.get("initContainers") or []
+    ]
+    found += [ContainerRef(c.get("name", ""), "container") for c in spec.get("containers") or []]
+    found += [ContainerRef(c.get("name", ""), "ephemeral") for c in spec.get("ephemeralContainers") or []]
+    return found

@@ -9,6 +9,7 @@ PODSCOPE_HTTPS             "1" when served over HTTPS: secure cookies, redirect 
 PODSCOPE_SERVE_STATIC      "0" when a front proxy serves /static/ itself (default: served by the app)
 PODSCOPE_LOG_LEVEL         level for the stderr log (default: INFO)
 PODSCOPE_LOGIN_LINK_TTL    seconds a one-time login link stays valid (default: 43200, twelve hours)
+PODSCOPE_LOG_BUFFER        log lines a browser keeps per log view (default: 10000)
 """
 
 from __future__ import annotations
@@ -136,6 +137,7 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 PODSCOPE_LOGIN_LINK_TTL = int(os.environ.get("PODSCOPE_LOGIN_LINK_TTL") or 12 * 3600)
+PODSCOPE_LOG_BUFFER = max(100, int(os.environ.get("PODSCOPE_LOG_BUFFER") or 10_000))
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -14,6 +14,7 @@ urlpatterns = [
     path("c/<str:cluster>/ns/<str:namespace>/pods/<str:name>/", views.pod_detail, name="pod-detail"),
     path("c/<str:cluster>/ns/<str:namespace>/pods/<str:name>/diagram/", views.pod_diagram, name="pod-diagram"),
     path("c/<str:cluster>/ns/<str:namespace>/pods/<str:name>/delete/", views.pod_delete, name="pod-delete"),
+    path("c/<str:cluster>/ns/<str:namespace>/pods/<str:name>/log/", views.pod_log, name="pod-log"),
     path("c/<str:cluster>/preview/", views.preview, name="preview"),
     path("c/<str:cluster>/examples/", views.example_list, name="example-list"),
     path("c/<str:cluster>/examples/<slug:slug>/apply/", views.example_apply, name="example-apply"),

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -23,8 +24,8 @@ from dashboard.context import pod_context
 from dashboard.kube import clusters, resources
 from dashboard.kube.watches import hub
 from dashboard.models import LoginToken
-from dashboard.names import InvalidName, check_name, check_namespace
-from dashboard.permissions import VIEW_PODS, WRITE_PODS, capabilities
+from dashboard.names import InvalidName, check_container, check_name, check_namespace, parse_since
+from dashboard.permissions import READ_LOGS, VIEW_PODS, WRITE_PODS, capabilities
 
 arender = sync_to_async(render)
 AsyncView = Callable[..., Awaitable[HttpResponse]]
@@ -137,6 +138,14 @@ async def pod_detail(request: HttpRequest, cluster: str, namespace: str, name: s
     context = await pod_context(found, namespace, name, pod, snapshot)
     context["caps"] = await sync_to_async(capabilities)(await request.auser())
     context["projector"] = request.GET.get("projector") == "1"
+    if pod is not None and context["caps"]["logs"]:
+        here = reverse("pod-detail", args=[found.id, namespace, name])
+        context |= {
+            "log_socket_url": f"/ws{here}logs/",
+            "log_download_url": reverse("pod-log", args=[found.id, namespace, name]),
+            "log_containers": pods.containers_of(pod),
+            "log_buffer": settings.PODSCOPE_LOG_BUFFER,
+        }
     return await arender(request, "dashboard/pod_detail.html", context)
 
 
@@ -161,6 +170,41 @@ async def pod_delete(request: HttpRequest, cluster: str, namespace: str, name: s
         raise Problem("The pod was not deleted", exc.message, exc.status or 502) from None
     await sync_to_async(messages.success)(request, f"Pod {name} is being deleted.")
     return redirect("pod-list", found.id, namespace)
+
+
+@permission(READ_LOGS)
+async def pod_log(request: HttpRequest, cluster: str, namespace: str, name: str) -> HttpResponse:
+    found = _cluster(cluster)
+    _names(namespace, name)
+    try:
+        container = check_container(request.GET.get("container", ""))
+        since = parse_since(request.GET.get("since", ""))
+    except InvalidName as exc:
+        raise Problem("Cannot download this log", str(exc), 400) from None
+    previous = request.GET.get("previous") == "1"
+    chunks = resources.stream_log(
+        found,
+        namespace,
+        name,
+        container,
+        previous=previous,
+        since_seconds=since,
+        timestamps="timestamps" in request.GET,
+    )
+    try:
+        first = await anext(chunks, b"")
+    except resources.KubeError as exc:
+        raise Problem("No log to download", _sentence(exc.message), exc.status or 502) from None
+
+    async def body() -> AsyncIterator[bytes]:
+        yield first
+        async for chunk in chunks:
+            yield chunk
+
+    response = StreamingHttpResponse(body(), content_type="text/plain; charset=utf-8")
+    filename = f"{name}_{container}{'_previous' if previous else ''}.log"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
 
 
 @permission(VIEW_PODS)

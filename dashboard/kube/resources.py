@@ -30,6 +30,8 @@ from dashboard.kube.clusters import Cluster
 
 # Total seconds for one request, so a dead or black-holed cluster answers a page quickly instead of after minutes.
 REQUEST_TIMEOUT = 10.0
+# A download of a long log may take a while; it is bounded all the same, so a stuck server frees the worker.
+LOG_DOWNLOAD_TIMEOUT = 600.0
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
 # kind -> the suffix of CoreV1Api's patch_namespaced_<suffix>_without_preload_content.
 APPLICABLE_KINDS = {
@@ -451,3 +453,37 @@ async def apply_all(cluster: Cluster, docs: list[dict[str, Any]], *, namespace: 
         if any(r.error for r in results):
             return results
     return results
+
+
+async def stream_log(
+    cluster: Cluster,
+    namespace: str,
+    name: str,
+    container: str,
+    *,
+    previous: bool = False,
+    since_seconds: int | None = None,
+    timestamps: bool = False,
+) -> AsyncIterator[bytes]:
+    """A container's whole log as it is now (not followed), in chunks, for downloading.
+
+    A missing pod or container raises KubeError on the first iteration, so a caller that takes the first
+    chunk before answering can still answer with an error page.
+    """
+    async with connection(cluster) as api:
+        response = await aio_client.CoreV1Api(api).read_namespaced_pod_log_without_preload_content(
+            name,
+            namespace,
+            container=container,
+            previous=previous,
+            since_seconds=since_seconds,
+            timestamps=timestamps,
+            _request_timeout=LOG_DOWNLOAD_TIMEOUT,
+        )
+        if response.status != 200:
+            await read_json(response)  # raises the KubeError the status means
+        try:
+            async for chunk in response.content.iter_chunked(64 * 1024):
+                yield chunk
+        finally:
+            response.close()
