@@ -174,36 +174,47 @@ async def pod_delete(request: HttpRequest, cluster: str, namespace: str, name: s
 
 @permission(READ_LOGS)
 async def pod_log(request: HttpRequest, cluster: str, namespace: str, name: str) -> HttpResponse:
+    """Download a container's whole log, or every container's one after another when none is named."""
     found = _cluster(cluster)
     _names(namespace, name)
     try:
-        container = check_container(request.GET.get("container", ""))
+        container = request.GET.get("container", "")
+        names = [check_container(container)] if container else None
         since = parse_since(request.GET.get("since", ""))
     except InvalidName as exc:
         raise Problem("Cannot download this log", str(exc), 400) from None
-    previous = request.GET.get("previous") == "1"
-    chunks = resources.stream_log(
-        found,
-        namespace,
-        name,
-        container,
-        previous=previous,
-        since_seconds=since,
-        timestamps="timestamps" in request.GET,
-    )
+    options = {
+        "previous": request.GET.get("previous") == "1",
+        "since_seconds": since,
+        "timestamps": request.GET.get("timestamps") == "1",
+    }
     try:
-        first = await anext(chunks, b"")
+        if names is None:
+            names = [c.name for c in pods.containers_of(await resources.get_pod(found, namespace, name))]
+        # One container: read its first chunk now, so a missing container gets an error page, not a broken file.
+        single = resources.stream_log(found, namespace, name, names[0], **options) if len(names) == 1 else None
+        first = await anext(single, b"") if single is not None else b""
     except resources.KubeError as exc:
         raise Problem("No log to download", _sentence(exc.message), exc.status or 502) from None
 
     async def body() -> AsyncIterator[bytes]:
-        yield first
-        async for chunk in chunks:
-            yield chunk
+        if single is not None:
+            yield first
+            async for chunk in single:
+                yield chunk
+            return
+        # Several containers come one after another, each under a header, as `tail` prints several files.
+        for index, each in enumerate(names):
+            yield ("\n" if index else "").encode() + f"==> {each} <==\n".encode()
+            try:
+                async for chunk in resources.stream_log(found, namespace, name, each, **options):
+                    yield chunk
+            except resources.KubeError as exc:
+                yield f"(no log: {exc.message})\n".encode()
 
     response = StreamingHttpResponse(body(), content_type="text/plain; charset=utf-8")
-    filename = f"{name}_{container}{'_previous' if previous else ''}.log"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    suffix = ("_" + container if container else "") + ("_previous" if options["previous"] else "")
+    response["Content-Disposition"] = f'attachment; filename="{name}{suffix}.log"'
     return response
 
 

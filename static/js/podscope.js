@@ -49,9 +49,60 @@
       toggleProjector();
       return;
     }
+    const action = event.target.closest("[data-menu-action]");
+    if (action) {
+      const { menuAction, container } = action.dataset;
+      closeMenu();
+      if (menuAction === "logs") showLogs(container);
+      else reveal("container-" + container);
+      return;
+    }
+    closeMenu();
     const id = diagramTarget(event);
-    if (id) reveal(id);
+    if (!id) return;
+    if (id.startsWith("container-") && document.getElementById("logs")) {
+      openMenu(id.slice("container-".length), event);
+    } else {
+      reveal(id);
+    }
   });
+
+  // A container in the diagram offers its log (when the log view is on the page) and its details.
+  function openMenu(container, event) {
+    const menu = document.createElement("div");
+    menu.className = "diagram-menu";
+    menu.id = "diagram-menu";
+    menu.setAttribute("role", "menu");
+    [["logs", "Logs of " + container], ["details", "Details"]].forEach(function ([action, label]) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "button button-quiet";
+      button.setAttribute("role", "menuitem");
+      button.dataset.menuAction = action;
+      button.dataset.container = container;
+      button.textContent = label;
+      menu.appendChild(button);
+    });
+    document.body.appendChild(menu);
+    const x = event.clientX || 0;
+    const y = event.clientY || 0;
+    menu.style.left = Math.min(x, window.innerWidth - menu.offsetWidth - 8) + window.scrollX + "px";
+    menu.style.top = Math.min(y, window.innerHeight - menu.offsetHeight - 8) + window.scrollY + "px";
+    menu.querySelector("button").focus();
+  }
+
+  function closeMenu() {
+    const menu = document.getElementById("diagram-menu");
+    if (menu) menu.remove();
+  }
+
+  function showLogs(container) {
+    const logs = document.getElementById("logs");
+    if (!logs) return;
+    if (document.body.classList.contains("projector")) toggleProjector(false);
+    document.dispatchEvent(new CustomEvent("podscope:show-logs", { detail: { container: container } }));
+    logs.scrollIntoView({ behavior: "smooth", block: "start" });
+  }
 
   document.addEventListener("keydown", function (event) {
     if (event.target.closest("input, textarea, select, [contenteditable]") || event.ctrlKey || event.metaKey || event.altKey) {
@@ -59,11 +110,19 @@
     }
     if ((event.key === "p" || event.key === "P") && document.body.classList.contains("pod-page")) {
       toggleProjector();
+    } else if (event.key === "Escape" && document.getElementById("diagram-menu")) {
+      closeMenu();
     } else if (event.key === "Escape" && document.body.classList.contains("projector")) {
       toggleProjector(false);
     } else if (event.key === "Enter") {
       const id = diagramTarget(event);
-      if (id) reveal(id);
+      if (!id) return;
+      if (id.startsWith("container-") && document.getElementById("logs")) {
+        const box = event.target.getBoundingClientRect();
+        openMenu(id.slice("container-".length), { clientX: box.left + 20, clientY: box.top + 20 });
+      } else {
+        reveal(id);
+      }
     }
   });
 

@@ -94,6 +94,7 @@ def test_clicking_a_container_shows_its_card(
     page.goto(podscope.login_url("viewer", "Viewers") + f"?next=/c/sandbox/ns/{namespace}/pods/sidecar/")
     name = examples.pod(examples.get("sidecar"))["spec"]["containers"][0]["name"]
     page.locator(f'#pod-diagram [data-container="{name}"]').first.click()
+    page.get_by_role("menuitem", name="Details").click()
     card = page.locator(f"#container-{name}")
     expect(card).to_be_in_viewport()
     expect(card).to_contain_text("Image")

@@ -208,7 +208,8 @@ async def test_download_streams_the_whole_log(
     missing = await async_client.get(url, {"container": "nope"})
     assert missing.status_code in (400, 404)
     assert "nope" in missing.content.decode()
-    assert (await async_client.get(url)).status_code == 400
+    bad = await async_client.get(url, {"container": "Not_Valid"})
+    assert bad.status_code == 400
 
 
 def test_frames_merge_containers_and_keep_markers_in_place() -> None:
@@ -237,3 +238,22 @@ def test_frames_stay_under_64_kib() -> None:
 def test_timestamps_are_padded_to_nanoseconds() -> None:
     assert normal_ts("2026-01-01T00:00:01.5Z") == "2026-01-01T00:00:01.500000000Z"
     assert normal_ts("2026-01-01T00:00:01Z") == "2026-01-01T00:00:01.000000000Z"
+
+
+async def test_download_of_every_container_puts_each_under_a_header(
+    async_client: AsyncClient,
+    bob: User,
+    sandbox_cluster: clusters.Cluster,
+    namespace: str,
+    counting_pod: Callable,
+    watch_hub: WatchHub,
+) -> None:
+    counting_pod("duo", "left", "right")
+    await asyncio.sleep(1)
+    await async_client.aforce_login(bob)
+    response = await async_client.get(reverse("pod-log", args=["sandbox", namespace, "duo"]))
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == 'attachment; filename="duo.log"'
+    body = b"".join([chunk async for chunk in response.streaming_content]).decode()
+    assert body.startswith("==> left <==\nleft 1\n")
+    assert "\n==> right <==\nright 1\n" in body
