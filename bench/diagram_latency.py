@@ -14,11 +14,9 @@ than kubectl.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -28,8 +26,9 @@ from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.harness import kubectl, sandbox_and_dashboard
 from tests.clusters import CURRENT_KUBECTL, SandboxProcess, kubectl_binary
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, Podscope
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 
 RESTARTABLE = "while [ ! -f /tmp/stop ]; do sleep 0.05; done; rm /tmp/stop; exit 3"
 OBSERVE = """() => {
@@ -42,17 +41,6 @@ OBSERVE = """() => {
   const all = {subtree: true, childList: true, characterData: true};
   new MutationObserver(seen).observe(document.getElementById("main"), all);
 }"""
-
-
-def kubectl(sandbox: SandboxProcess, *args: str, input: str | None = None) -> str:
-    done = subprocess.run(
-        [str(kubectl_binary(CURRENT_KUBECTL)), "--kubeconfig", str(sandbox.kubeconfig), *args],
-        input=input,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout
 
 
 def watch_with_kubectl(sandbox: SandboxProcess, marks: dict[str, dict[str, float]]) -> subprocess.Popen[str]:
@@ -92,19 +80,9 @@ def main() -> None:
     parser.add_argument("--pods", type=int, default=8)
     options = parser.parse_args()
     names = [f"flaky-{i}" for i in range(options.pods)]
-    with tempfile.TemporaryDirectory() as tmp:
-        sandbox = SandboxProcess(Path(tmp) / "sandbox")
-        sandbox.start()
-        env = {
-            **os.environ,
-            "PODSCOPE_STATE_DIR": str(Path(tmp) / "podscope"),
-            "PODSCOPE_SANDBOX_KUBECONFIG": str(sandbox.kubeconfig),
-            "DJANGO_SETTINGS_MODULE": "dashboard.settings",
-        }
-        podscope = Podscope(Path(tmp) / "podscope", env)
-        watcher = None
+    watcher = None
+    with sandbox_and_dashboard() as (sandbox, podscope):
         try:
-            podscope.start()
             for name in names:
                 pod = {
                     "apiVersion": "v1",
@@ -146,8 +124,6 @@ def main() -> None:
         finally:
             if watcher is not None:
                 watcher.kill()
-            podscope.stop()
-            sandbox.stop()
     print(f"{options.pods} pods, one tab each, each container made to exit once (sandbox back-off 10 s)\n")
     for event in ("exit", "restart"):
         done = [n for n in names if event in shown.get(n, {}) and event in baseline[n]]

@@ -18,11 +18,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -33,6 +31,7 @@ from playwright.sync_api import Page, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.harness import kubectl, sandbox_and_dashboard
 from tests.clusters import CURRENT_KUBECTL, SandboxProcess, kubectl_binary
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, Podscope
 
@@ -72,16 +71,6 @@ STAMP_ROWS = """() => {
 }"""
 
 
-def kubectl(sandbox: SandboxProcess, *args: str, input: str | None = None) -> str:
-    return subprocess.run(
-        [str(kubectl_binary(CURRENT_KUBECTL)), "--kubeconfig", str(sandbox.kubeconfig), *args],
-        input=input,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-
-
 def printer_pod(name: str, rate: float, seconds: float, delay: float) -> dict:
     command = ["python3", "-c", PRINTER, str(rate), str(seconds), str(delay)]
     return {
@@ -104,7 +93,7 @@ class KubectlFollower:
     """`kubectl logs -f` counting lines as they arrive."""
 
     def __init__(self, sandbox: SandboxProcess, pod: str) -> None:
-        self.lines, self.first, self.last, self.done = 0, 0.0, 0.0, False
+        self.lines, self.first, self.last, self.done, self.printed = 0, 0.0, 0.0, False, 0
         self.process = subprocess.Popen(
             [str(kubectl_binary(CURRENT_KUBECTL)), "--kubeconfig", str(sandbox.kubeconfig), "logs", "-f", pod],
             stdout=subprocess.PIPE,
@@ -120,6 +109,7 @@ class KubectlFollower:
                 self.first = self.first or now
                 self.last = now
             elif raw.startswith(b"done "):
+                self.printed = int(raw.split()[1])
                 self.done = True
 
     def stop(self) -> None:
@@ -139,7 +129,8 @@ def throughput(sandbox: SandboxProcess, podscope: Podscope, page: Page, rate: fl
     deadline = time.monotonic() + seconds + 60
     while not follower.done and time.monotonic() < deadline:
         time.sleep(0.2)
-    expected = int(rate * seconds)
+    # Every numbered line, and the "done" line after them.
+    expected = follower.printed + 1
     while time.monotonic() < deadline:
         stats = page.evaluate("document.querySelector('#logs').logView.stats()")
         if stats["received"] + stats["skipped"] >= expected:
@@ -148,10 +139,11 @@ def throughput(sandbox: SandboxProcess, podscope: Podscope, page: Page, rate: fl
     follower.stop()
     stats = page.evaluate("document.querySelector('#logs').logView.stats()")
     kube_rate = follower.lines / max(follower.last - follower.first, 1e-9)
-    print(f"Throughput, {rate:,.0f} lines/s for {seconds:g} s ({expected:,} lines):")
+    print(f"Throughput, {rate:,.0f} lines/s for {seconds:g} s ({follower.printed:,} lines printed):")
     print(f"  kubectl logs -f:   {follower.lines:,} lines, {kube_rate:,.0f} lines/s")
-    print(f"  Podscope (tab):    {stats['received']:,} lines received, {stats['skipped']:,} counted as skipped")
-    print(f"  ratio of lines received, Podscope / kubectl: {stats['received'] / max(follower.lines, 1):.3f}\n")
+    received = stats["received"] - 1  # not the "done" line
+    print(f"  Podscope (tab):    {received:,} lines received, {stats['skipped']:,} counted as skipped")
+    print(f"  ratio of lines received, Podscope / kubectl: {received / max(follower.lines, 1):.3f}\n")
 
 
 def latency(sandbox: SandboxProcess, podscope: Podscope, page: Page, rate: float, seconds: float) -> None:
@@ -243,31 +235,17 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=10_000, help="lines/s for the throughput run")
     parser.add_argument("--seconds", type=float, default=10)
     options = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        sandbox = SandboxProcess(Path(tmp) / "sandbox")
-        sandbox.start()
-        env = {
-            **os.environ,
-            "PODSCOPE_STATE_DIR": str(Path(tmp) / "podscope"),
-            "PODSCOPE_SANDBOX_KUBECONFIG": str(sandbox.kubeconfig),
-            "DJANGO_SETTINGS_MODULE": "dashboard.settings",
-        }
-        podscope = Podscope(Path(tmp) / "podscope", env)
-        try:
-            podscope.start()
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                context = browser.new_context(viewport={"width": 1920, "height": 1080})
-                page = context.new_page()
-                page.goto(podscope.login_url("bench", "Viewers"))
-                cookie = next(c["value"] for c in context.cookies() if c["name"] == "sessionid")
-                throughput(sandbox, podscope, page, options.rate, options.seconds)
-                latency(sandbox, podscope, context.new_page(), 1000, 10)
-                browser.close()
-            memory(sandbox, podscope, cookie)
-        finally:
-            podscope.stop()
-            sandbox.stop()
+    with sandbox_and_dashboard() as (sandbox, podscope):
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            context = browser.new_context(viewport={"width": 1920, "height": 1080})
+            page = context.new_page()
+            page.goto(podscope.login_url("bench", "Viewers"))
+            cookie = next(c["value"] for c in context.cookies() if c["name"] == "sessionid")
+            throughput(sandbox, podscope, page, options.rate, options.seconds)
+            latency(sandbox, podscope, context.new_page(), 1000, 10)
+            browser.close()
+        memory(sandbox, podscope, cookie)
 
 
 if __name__ == "__main__":

@@ -42,27 +42,39 @@ SESSION_CHECK = 30.0
 COALESCE = 0.05
 
 
+async def admit(consumer: AsyncWebsocketConsumer, permission: str) -> Any:
+    """Accept the socket, then keep it only for a signed-in user with `permission` and a valid address.
+
+    On success the consumer has `cluster`, `namespace` and `name` ("" for a namespace) and the user is returned;
+    otherwise the socket is closed with the code the page explains and None is returned.
+    """
+    await consumer.accept()
+    user = consumer.scope.get("user")
+    if user is None or not user.is_authenticated:
+        await consumer.close(SIGNED_OUT)
+        return None
+    if not await database_sync_to_async(user.has_perm)(permission):
+        await consumer.close(FORBIDDEN)
+        return None
+    kwargs = consumer.scope["url_route"]["kwargs"]
+    try:
+        consumer.cluster = clusters.get(kwargs["cluster"])
+        consumer.namespace = check_namespace(kwargs["namespace"])
+        consumer.name = check_name(kwargs["name"]) if "name" in kwargs else ""
+    except (clusters.ClusterError, InvalidName):
+        await consumer.close(NOT_FOUND)
+        return None
+    return user
+
+
 class LiveConsumer(AsyncWebsocketConsumer):
     """Authenticate, subscribe to one namespace, and re-render on every change until the socket closes."""
 
     permission = VIEW_PODS
 
     async def connect(self) -> None:
-        await self.accept()
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(SIGNED_OUT)
-            return
-        if not await database_sync_to_async(user.has_perm)(self.permission):
-            await self.close(FORBIDDEN)
-            return
-        kwargs = self.scope["url_route"]["kwargs"]
-        try:
-            self.cluster = clusters.get(kwargs["cluster"])
-            self.namespace = check_namespace(kwargs["namespace"])
-            self.name = check_name(kwargs["name"]) if "name" in kwargs else ""
-        except (clusters.ClusterError, InvalidName):
-            await self.close(NOT_FOUND)
+        user = await admit(self, self.permission)
+        if user is None:
             return
         self.caps = await database_sync_to_async(capabilities)(user)
         self.user_pk = user.pk
@@ -268,21 +280,7 @@ class LogConsumer(AsyncWebsocketConsumer):
     """One log view: a container's log or every container's merged, followed through LogHub."""
 
     async def connect(self) -> None:
-        await self.accept()
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(SIGNED_OUT)
-            return
-        if not await database_sync_to_async(user.has_perm)(READ_LOGS):
-            await self.close(FORBIDDEN)
-            return
-        kwargs = self.scope["url_route"]["kwargs"]
-        try:
-            self.cluster = clusters.get(kwargs["cluster"])
-            self.namespace = check_namespace(kwargs["namespace"])
-            self.name = check_name(kwargs["name"])
-        except (clusters.ClusterError, InvalidName):
-            await self.close(NOT_FOUND)
+        if await admit(self, READ_LOGS) is None:
             return
         self.subscriptions: list[LogSubscription] = []
         self.pump: asyncio.Task[None] | None = None

@@ -8,12 +8,12 @@ import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
 
 from dashboard.diagram import volume_source
 from dashboard.manifests import to_yaml
+from dashboard.quantities import format_cpu, format_memory
 
 NONE = "<none>"
 UNKNOWN = "<unknown>"
@@ -711,43 +711,12 @@ def _probe_text(probe: dict[str, Any]) -> str:
     return text
 
 
-QUANTITY_RE = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+))(?:[eE]([+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E))?")
-SUFFIXES = {
-    "n": Decimal("1e-9"),
-    "u": Decimal("1e-6"),
-    "m": Decimal("1e-3"),
-    "k": Decimal(10**3),
-    "M": Decimal(10**6),
-    "G": Decimal(10**9),
-    "T": Decimal(10**12),
-    "P": Decimal(10**15),
-    "E": Decimal(10**18),
-    **{s: Decimal(1024**i) for i, s in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"), start=1)},
-}
-
-
-def _quantity(text: str) -> Decimal | None:
-    match = QUANTITY_RE.fullmatch(text.strip())
-    if not match:
-        return None
-    number, exponent, suffix = match.groups()
-    try:
-        value = Decimal(number)
-    except InvalidOperation:
-        return None
-    if exponent:
-        return value.scaleb(int(exponent))
-    return value * SUFFIXES.get(suffix or "", Decimal(1))
-
-
 def _usage(raw: str, resource: str) -> str:
-    """Usage the way kubectl top prints it: CPU in millicores, memory in Mi; unreadable values as given."""
-    value = _quantity(raw) if raw else None
-    if value is None:
+    """Usage as `kubectl top` prints it; a value that is not a quantity is shown as given."""
+    try:
+        return (format_cpu if resource == "cpu" else format_memory)(raw) if raw else ""
+    except ValueError:
         return raw
-    if resource == "cpu":
-        return f"{math.ceil(value * 1000)}m"
-    return f"{math.ceil(value) // 1024**2}Mi"
 
 
 PROBES = (("liveness", "livenessProbe"), ("readiness", "readinessProbe"), ("startup", "startupProbe"))

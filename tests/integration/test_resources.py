@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
+from dashboard import quantities
 from dashboard.kube import resources
 from dashboard.kube.clusters import Cluster
 from tests.clusters import SandboxProcess
@@ -233,13 +234,13 @@ QUANTITIES = [
 
 @pytest.mark.parametrize(("text", "value"), QUANTITIES, ids=[q[0] for q in QUANTITIES])
 def test_parse_quantity(text: str, value: Decimal):
-    assert resources.parse_quantity(text) == value
+    assert quantities.parse_quantity(text) == value
 
 
 @pytest.mark.parametrize("text", ["", "m", "12 Mi", "1.2.3", "NaN", "Infinity", "5mb", "0x10"])
 def test_parse_quantity_rejects_other_text(text: str):
     with pytest.raises(ValueError, match="not a quantity"):
-        resources.parse_quantity(text)
+        quantities.parse_quantity(text)
 
 
 @pytest.mark.parametrize(
@@ -257,7 +258,7 @@ def test_parse_quantity_rejects_other_text(text: str):
     ],
 )
 def test_format_cpu(raw: str, shown: str):
-    assert resources.format_cpu(raw) == shown
+    assert quantities.format_cpu(raw) == shown
 
 
 @pytest.mark.parametrize(
@@ -277,7 +278,7 @@ def test_format_cpu(raw: str, shown: str):
     ],
 )
 def test_format_memory(raw: str, shown: str):
-    assert resources.format_memory(raw) == shown
+    assert quantities.format_memory(raw) == shown
 
 
 async def test_a_silent_cluster_times_out(sandbox: SandboxProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

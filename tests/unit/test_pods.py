@@ -955,9 +955,9 @@ def test_card_probes_in_kubectl_describe_order() -> None:
         ({}, ("", "")),
         ({"cpu": "1234567n", "memory": "52428800"}, ("2m", "50Mi")),
         ({"cpu": "3m", "memory": "12Mi"}, ("3m", "12Mi")),
-        ({"cpu": "1", "memory": "1Gi"}, ("1000m", "1024Mi")),
+        ({"cpu": "1", "memory": "1Gi"}, ("1", "1Gi")),
         ({"cpu": "250u", "memory": "204800Ki"}, ("1m", "200Mi")),
-        ({"cpu": "0.5", "memory": "1e9"}, ("500m", "953Mi")),
+        ({"cpu": "0.5", "memory": "1e9"}, ("500m", "953.7Mi")),
         ({"cpu": "lots", "memory": ""}, ("lots", "")),
     ],
 )

@@ -1,0 +1,48 @@
+"""What the browser benchmarks share: a sandbox and the dashboard in a temporary directory, and kubectl."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.clusters import CURRENT_KUBECTL, SandboxProcess, kubectl_binary
+from tests.e2e.conftest import Podscope
+
+
+@contextmanager
+def sandbox_and_dashboard() -> Iterator[tuple[SandboxProcess, Podscope]]:
+    """A sandbox cluster and Podscope under daphne pointed at it, both stopped and removed afterwards."""
+    with tempfile.TemporaryDirectory() as tmp:
+        sandbox = SandboxProcess(Path(tmp) / "sandbox")
+        sandbox.start()
+        env = {
+            **os.environ,
+            "PODSCOPE_STATE_DIR": str(Path(tmp) / "podscope"),
+            "PODSCOPE_SANDBOX_KUBECONFIG": str(sandbox.kubeconfig),
+            "DJANGO_SETTINGS_MODULE": "dashboard.settings",
+        }
+        podscope = Podscope(Path(tmp) / "podscope", env)
+        try:
+            podscope.start()
+            yield sandbox, podscope
+        finally:
+            podscope.stop()
+            sandbox.stop()
+
+
+def kubectl(sandbox: SandboxProcess, *args: str, input: str | None = None) -> str:
+    """Run the current kubectl against the sandbox; its output, or CalledProcessError."""
+    return subprocess.run(
+        [str(kubectl_binary(CURRENT_KUBECTL)), "--kubeconfig", str(sandbox.kubeconfig), *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
