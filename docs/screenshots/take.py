@@ -79,6 +79,11 @@ def main() -> None:
                     for pod in TUTORIAL_PODS:
                         settle(page, f"{pods}/{pod}/")
                         page.screenshot(path=OUT / f"{pod}-{scheme}.png")
+                    settle(page, f"{pods}/multicontainer-pod/")
+                    page.locator("#logs").scroll_into_view_if_needed()
+                    page.wait_for_function("document.getElementById('logs').logView.stats().received >= 5")
+                    page.wait_for_timeout(500)
+                    page.locator("#logs").screenshot(path=OUT / f"logs-{scheme}.png")
                     settle(page, f"{pods}/multicontainer-pod/?projector=1")
                     page.screenshot(path=OUT / f"projector-{scheme}.png")
                     context.close()
