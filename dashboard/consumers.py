@@ -141,6 +141,8 @@ class PodListConsumer(LiveConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         # The filter form sends its fields as JSON (htmx ws-send) while the user types.
+        if getattr(self, "subscription", None) is None:
+            return  # refused at connect; a frame sent before the close arrived is ignored
         try:
             fields = json.loads(text_data or "{}")
         except ValueError:
@@ -289,6 +291,8 @@ class LogConsumer(AsyncWebsocketConsumer):
         await self._stop()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not hasattr(self, "subscriptions"):
+            return  # refused at connect; a frame sent before the close arrived is ignored
         try:
             start = parse_start(text_data or "")
         except StartError as exc:

@@ -163,6 +163,7 @@ async def test_sockets_refuse_with_a_code_the_page_explains(
 ) -> None:
     user = {"bob": bob, "carol": carol}.get(who or "")
     communicator = await connect(async_client, user, path)
+    await communicator.send_json_to({"q": "sneaky"})  # ignored: the socket is being refused
     assert await communicator.receive_output(timeout=5) == {"type": "websocket.close", "code": code}
     await communicator.disconnect()
 

@@ -182,6 +182,8 @@ async def test_user_without_log_permission_is_refused(
     async_client: AsyncClient, carol: User, sandbox_cluster: clusters.Cluster
 ) -> None:
     communicator = await open_logs(async_client, carol, "/ws/c/sandbox/ns/default/pods/any/logs/")
+    # A frame sent before the refusal arrives is ignored, not an error.
+    await communicator.send_json_to({"type": "start", "container": ""})
     assert await communicator.receive_output(timeout=5) == {"type": "websocket.close", "code": 4403}
     await communicator.disconnect()
     response = await async_client.get(reverse("pod-log", args=["sandbox", "default", "any"]), {"container": "x"})
