@@ -7,6 +7,7 @@ tests play the server through `window.fakeServer` in that page. No dashboard or 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -493,3 +494,24 @@ def test_htmx_swaps_attach_and_detach(view: Page) -> None:
     view.wait_for_function("fakeServer.sockets.length === 2 && fakeServer.socket.sent.length === 1")
     assert sent(view)[0]["type"] == "start"
     assert view.evaluate("typeof document.getElementById('logs').logView.stats") == "function"
+
+
+def test_the_fixture_has_the_same_hooks_as_the_template() -> None:
+    """The fixture copies the fragment's markup; if the template gains or loses a hook, this says so."""
+    from django.template.loader import render_to_string
+
+    from dashboard.pods import ContainerRef
+
+    rendered = render_to_string(
+        "dashboard/_log_view.html",
+        {
+            "log_socket_url": "/ws/logs/",
+            "log_download_url": "/log/",
+            "log_containers": [ContainerRef("web-app", "container")],
+            "log_buffer": 10000,
+        },
+    )
+    hooks = re.compile(r'(?:data-log|id|for|aria-describedby)="([^"]+)"')
+    fixture = FIXTURE.read_text()
+    section = fixture[fixture.index('<section id="logs"') : fixture.index("</section>")]
+    assert set(hooks.findall(section)) == set(hooks.findall(rendered))
