@@ -123,8 +123,7 @@ async def pod_list(request: HttpRequest, cluster: str, namespace: str) -> HttpRe
     table = pods.table(snapshot.pods.values(), query, now)
     context = {"cluster": found, "namespace": namespace, "namespaces": namespaces, "snapshot": snapshot}
     context |= {"query": query, "table": table}
-    template = "dashboard/_pod_table.html" if request.htmx else "dashboard/pod_list.html"
-    return await arender(request, template, context)
+    return await arender(request, "dashboard/pod_list.html", context)
 
 
 @permission(VIEW_PODS)
