@@ -62,3 +62,49 @@ class LoginToken(models.Model):
 
     def __str__(self) -> str:
         return f"login link for {self.user} until {self.expires:%Y-%m-%d %H:%M}"
+
+
+class SessionRecord(models.Model):
+    """One attempt at interactive access to a pod, allowed or refused: a terminal, or a request to a pod's port."""
+
+    class Kind(models.TextChoices):
+        EXEC = "exec", "terminal"
+        PORT_FORWARD = "port-forward", "port-forward"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # The user row may be deleted later; the name they had stays in the record.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    username = models.CharField(max_length=150, blank=True)
+    cluster = models.CharField(max_length=253)
+    namespace = models.CharField(max_length=253)
+    pod = models.CharField(max_length=253)
+    container = models.CharField(max_length=253, blank=True)
+    # A terminal's command as it ran (e.g. "bash"), or a port-forward's request line ("GET /index.html").
+    command = models.TextField(blank=True)
+    port = models.PositiveIntegerField(null=True, blank=True)
+    client = models.CharField("client address", max_length=64, blank=True)
+    allowed = models.BooleanField(default=True)
+    # Why the attempt was refused or failed, in the words the user saw; empty when it ran.
+    outcome = models.TextField(blank=True)
+    started = models.DateTimeField(default=timezone.now, db_index=True)
+    ended = models.DateTimeField(null=True, blank=True)
+    bytes_in = models.BigIntegerField("bytes from the user", default=0)
+    bytes_out = models.BigIntegerField("bytes to the user", default=0)
+    exit_code = models.IntegerField(null=True, blank=True)
+    # A file name under PODSCOPE_RECORDINGS_DIR holding the terminal's output as asciicast v2, when recorded.
+    recording = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-started"]
+        indexes = [models.Index(fields=["user", "ended"])]
+
+    def __str__(self) -> str:
+        where = f"{self.namespace}/{self.pod}" + (f" -c {self.container}" if self.container else "")
+        who = self.username or "anonymous"
+        return f"{self.get_kind_display()} by {who} in {where} at {self.started:%Y-%m-%d %H:%M:%S}"
+
+    @property
+    def duration(self):
+        return (self.ended - self.started) if self.ended else None

@@ -138,6 +138,14 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 PODSCOPE_LOGIN_LINK_TTL = int(os.environ.get("PODSCOPE_LOGIN_LINK_TTL") or 12 * 3600)
 PODSCOPE_LOG_BUFFER = max(100, int(os.environ.get("PODSCOPE_LOG_BUFFER") or 10_000))
+# Terminals and port-forwards (docs/terminals.md).
+PODSCOPE_EXEC_MAX_SESSIONS = max(1, int(os.environ.get("PODSCOPE_EXEC_MAX_SESSIONS") or 4))
+PODSCOPE_EXEC_MAX_INPUT = max(1024, int(os.environ.get("PODSCOPE_EXEC_MAX_INPUT") or 64 * 1024))
+# Seconds between keep-alive pings on both legs of a terminal: browser to Podscope, Podscope to the API server.
+# Well under the 60 s idle timeout common in proxies and load balancers.
+PODSCOPE_EXEC_KEEPALIVE = max(0.2, float(os.environ.get("PODSCOPE_EXEC_KEEPALIVE") or 20))
+PODSCOPE_RECORD_SESSIONS = _env_bool("PODSCOPE_RECORD_SESSIONS", False)
+PODSCOPE_RECORDINGS_DIR = Path(os.environ.get("PODSCOPE_RECORDINGS_DIR") or STATE_DIR / "recordings")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
