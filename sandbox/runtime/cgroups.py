@@ -156,10 +156,11 @@ class Cgroup:
         """Every process in this cgroup and its descendants."""
         found: set[int] = set()
         for d in self.dirs:
-            if not d.is_dir():
-                continue
-            for procs in d.rglob("cgroup.procs"):
-                found.update(int(p) for p in _read(procs).split())
+            # os.walk skips a directory that goes away while it is read (an exec's child cgroup being removed,
+            # or this one after its last process); pathlib's rglob would raise.
+            for parent, _, files in os.walk(d):
+                if "cgroup.procs" in files:
+                    found.update(int(p) for p in _read(Path(parent) / "cgroup.procs").split())
         return found
 
     def kill(self, timeout: float = 5.0) -> bool:
