@@ -35,6 +35,8 @@ log = logging.getLogger("sandbox")
 
 DEFAULT_PORT = 6443
 CONTEXT = "podscope-sandbox"
+# A second context whose token may only read: for trying what a cluster refuses (sandbox/api/authorization.py).
+VIEWER = "viewer"
 SYSTEM_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
 
 
@@ -66,9 +68,9 @@ def _write_private(path: Path, text: str) -> None:
     os.chmod(path, 0o600)
 
 
-def _token(state_dir: Path, given: str | None) -> str:
-    """The bearer token: given, or made once and kept so existing kubeconfigs go on working."""
-    path = state_dir / "token"
+def _token(state_dir: Path, given: str | None, filename: str = "token") -> str:
+    """A bearer token: given, or made once and kept so existing kubeconfigs go on working."""
+    path = state_dir / filename
     if given:
         _write_private(path, given)
         return given
@@ -79,8 +81,13 @@ def _token(state_dir: Path, given: str | None) -> str:
     return token
 
 
-def kubeconfig(server: str, token: str, ca_pem: str) -> dict[str, Any]:
-    """A kubeconfig with one cluster, user and context for the sandbox."""
+def kubeconfig(server: str, token: str, ca_pem: str, viewer_token: str = "") -> dict[str, Any]:
+    """A kubeconfig for the sandbox: its admin context (the current one) and, given its token, the viewer's."""
+    users = [{"name": f"{CONTEXT}-admin", "user": {"token": token}}]
+    contexts = [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": f"{CONTEXT}-admin", "namespace": "default"}}]
+    if viewer_token:
+        users.append({"name": VIEWER, "user": {"token": viewer_token}})
+        contexts.append({"name": VIEWER, "context": {"cluster": CONTEXT, "user": VIEWER, "namespace": "default"}})
     return {
         "apiVersion": "v1",
         "kind": "Config",
@@ -93,13 +100,8 @@ def kubeconfig(server: str, token: str, ca_pem: str) -> dict[str, Any]:
                 },
             }
         ],
-        "users": [{"name": f"{CONTEXT}-admin", "user": {"token": token}}],
-        "contexts": [
-            {
-                "name": CONTEXT,
-                "context": {"cluster": CONTEXT, "user": f"{CONTEXT}-admin", "namespace": "default"},
-            }
-        ],
+        "users": users,
+        "contexts": contexts,
         "current-context": CONTEXT,
         "preferences": {},
     }
@@ -184,6 +186,7 @@ class Sandbox:
         state.mkdir(parents=True, exist_ok=True, mode=0o700)
         certs = pki.ensure(state / "pki")
         token = _token(state, self.config.token)
+        viewer_token = _token(state, None, "viewer-token")
         self.store = store = Store(state / "objects.db")
         bootstrap(store)
         register(store, node_object())
@@ -207,7 +210,7 @@ class Sandbox:
         ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ssl_context.load_cert_chain(certs.server_cert, certs.server_key)
         host = self.config.host
-        api_config = ApiConfig(token=token, bookmark_interval=self.config.bookmark_interval)
+        api_config = ApiConfig(token=token, bookmark_interval=self.config.bookmark_interval, viewer_token=viewer_token)
         app = create_app(store, api_config, node)
         self.runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
         await self.runner.setup()
@@ -219,9 +222,8 @@ class Sandbox:
         shown = f"[{host}]" if ":" in host else host
         self.url = f"https://{shown}:{port}"
         api_config.server_address = f"{shown}:{port}"
-        _write_private(
-            self.kubeconfig_path, yaml.safe_dump(kubeconfig(self.url, token, certs.ca_pem()), sort_keys=False)
-        )
+        config = kubeconfig(self.url, token, certs.ca_pem(), viewer_token)
+        _write_private(self.kubeconfig_path, yaml.safe_dump(config, sort_keys=False))
 
         namespaces = NamespaceController(store, certs.ca_pem())
         self.tasks = [

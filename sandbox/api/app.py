@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from sandbox import errors
-from sandbox.api import discovery, pods, rest, watch
+from sandbox.api import authorization, discovery, pods, rest, watch
 from sandbox.api.resources import Resource, lookup
 from sandbox.store import Store
 
@@ -46,6 +46,16 @@ class ApiConfig:
     token: str
     server_address: str = "127.0.0.1"
     bookmark_interval: float = 60.0
+    viewer_token: str = ""
+
+    def user(self, presented: str) -> authorization.User | None:
+        """The user a bearer token belongs to, or None if it is nobody's."""
+        given = presented.encode()
+        if hmac.compare_digest(given, self.token.encode()):
+            return authorization.ADMIN
+        if self.viewer_token and hmac.compare_digest(given, self.viewer_token.encode()):
+            return authorization.VIEWER
+        return None
 
 
 @dataclass(frozen=True)
@@ -142,6 +152,7 @@ NODE = web.AppKey("node", object)
 METRICS = web.AppKey("metrics", RequestMetrics)
 # The status a response was sent with, recorded when its headers go out (a stream may fail after that).
 SENT_STATUS = web.RequestKey("sent_status", int)
+USER = web.RequestKey("user", authorization.User)
 
 
 def status_response(exc: errors.ApiError) -> web.Response:
@@ -200,13 +211,16 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Bearer-token authentication; health and version stay readable without credentials."""
+    """Bearer-token authentication, then authorization; health and version stay readable without credentials."""
     header = request.headers.get("Authorization", "")
-    token = request.app[CONFIG].token
     if header:
         scheme, _, presented = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), token.encode()):
+        user = request.app[CONFIG].user(presented.strip()) if scheme.lower() == "bearer" else None
+        if user is None:
             raise errors.unauthorized()
+        # Before any handler runs, so a refused exec or port-forward is answered before any upgrade.
+        authorization.authorize(user, request.method, request.path, request.query)
+        request[USER] = user
     elif request.path not in PUBLIC_PATHS:
         raise errors.unauthorized()
     return await handler(request)
@@ -317,6 +331,10 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         if method != "GET" or node is None:
             raise errors.method_not_allowed(method) if node is not None else errors.unknown_path()
         return object_response(request, node.metrics(call))  # type: ignore[attr-defined]
+    if resource.group == authorization.REVIEW_GROUP:
+        if method != "POST" or name:
+            raise errors.method_not_allowed(method)
+        return object_response(request, authorization.review(request[USER], rest.decode_body(call)), status=201)
     if resource.plural == "bindings" or sub == "binding":
         if method != "POST":
             raise errors.method_not_allowed()

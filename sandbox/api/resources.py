@@ -156,7 +156,19 @@ METRICS: tuple[Resource, ...] = (
     ),
 )
 
-ALL: tuple[Resource, ...] = CORE + METRICS
+# Answered at once from the caller's own rights (sandbox/api/authorization.py), never stored.
+AUTHORIZATION: tuple[Resource, ...] = (
+    Resource(
+        "selfsubjectaccessreviews",
+        "selfsubjectaccessreview",
+        "SelfSubjectAccessReview",
+        namespaced=False,
+        group="authorization.k8s.io",
+        verbs=("create",),
+    ),
+)
+
+ALL: tuple[Resource, ...] = CORE + METRICS + AUTHORIZATION
 BY_KEY: dict[str, Resource] = {r.key: r for r in ALL}
 
 
