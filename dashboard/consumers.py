@@ -13,7 +13,7 @@ import json
 import logging
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import import_module
 from typing import Any
@@ -23,14 +23,20 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 from dashboard import pods
+from dashboard.asciicast import Recorder
 from dashboard.context import pod_context
 from dashboard.kube import clusters, logs, watches
+from dashboard.kube.exec import ExecSession, Exit, open_shell
 from dashboard.kube.logs import Line, LogOptions, LogSubscription, Notice, Skipped
+from dashboard.kube.resources import Forbidden, KubeError
 from dashboard.kube.watches import Subscription, hub
+from dashboard.models import SessionRecord
 from dashboard.names import InvalidName, check_container, check_name, check_namespace, parse_since
-from dashboard.permissions import READ_LOGS, VIEW_PODS, capabilities
+from dashboard.permissions import EXEC_PODS, READ_LOGS, VIEW_PODS, capabilities
+from dashboard.terminals import MAX_CELLS, BadRequest, close_record, open_record, parse_request, seats
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +71,16 @@ async def admit(consumer: AsyncWebsocketConsumer, permission: str) -> Any:
         await consumer.close(NOT_FOUND)
         return None
     return user
+
+
+@database_sync_to_async
+def session_alive(scope: dict[str, Any], user_pk: Any) -> bool:
+    """Whether the session a socket was opened with still belongs to the same user (no logout or expiry since)."""
+    key = scope["session"].session_key
+    if not key:
+        return False
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=key)
+    return str(store.get(SESSION_KEY)) == str(user_pk)
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -106,18 +122,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 names = set()
             if time.monotonic() - checked >= SESSION_CHECK:
                 checked = time.monotonic()
-                if not await self._session_alive():
+                if not await session_alive(self.scope, self.user_pk):
                     await self.close(SIGNED_OUT)
                     return
-
-    @database_sync_to_async
-    def _session_alive(self) -> bool:
-        # The scope's session was read at connect time; read it again to see a logout or an expiry since.
-        key = self.scope["session"].session_key
-        if not key:
-            return False
-        store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=key)
-        return str(store.get(SESSION_KEY)) == str(self.user_pk)
 
     async def send_fragments(self, *parts: tuple[str, dict[str, Any]]) -> None:
         """Render each (template, context) and send them in one frame."""
@@ -383,3 +390,208 @@ def frames(batches: list[list[Any]]) -> list[str]:
     if lines:
         out.append(json.dumps({"type": "lines", "lines": lines}))
     return out
+
+
+# --- terminals ----------------------------------------------------------------------------------------------
+
+TOO_MANY = 4429
+# Keystrokes typed while the shell is still starting are kept for it, up to this much.
+EARLY_INPUT = 64 * 1024
+
+
+class ExecConsumer(AsyncWebsocketConsumer):
+    """One terminal: a command in a container through an ExecSession, audited from the attempt to the end.
+
+    The page opens the socket with the container, command and size in its query string. Binary frames carry
+    keystrokes one way and output the other; text frames carry JSON: `resize` and `ping` from the page,
+    `started`, `notice`, `error`, `exit` and `pong` to it.
+    """
+
+    record: SessionRecord | None = None
+    session: ExecSession | None = None
+    recorder: Recorder | None = None
+    seat: int | None = None
+
+    async def connect(self) -> None:
+        self.early: list[bytes] = []
+        self.tasks: list[asyncio.Task[None]] = []
+        await self.accept()
+        refusal = await self._admit()
+        if refusal is not None:
+            code, message = refusal
+            await self._audit(allowed=False, outcome=message)
+            await self.send(text_data=json.dumps({"type": "error", "message": message}))
+            await self.close(code)
+            return
+        self.record = await self._audit(allowed=True, command=self.request.command_label)
+        self.tasks = [asyncio.create_task(self._run()), asyncio.create_task(self._watch_session())]
+
+    async def _admit(self) -> tuple[int, str] | None:
+        """None when the terminal may open; otherwise the close code and the sentence saying why not."""
+        user = self.scope.get("user")
+        kwargs = self.scope["url_route"]["kwargs"]
+        if user is None or not user.is_authenticated:
+            return SIGNED_OUT, "You are signed out; sign in again to open a terminal."
+        if not await database_sync_to_async(user.has_perm)(EXEC_PODS):
+            return FORBIDDEN, "You do not have the permission to open terminals (exec) in pods."
+        try:
+            self.cluster = clusters.get(kwargs["cluster"])
+            self.namespace = check_namespace(kwargs["namespace"])
+            self.name = check_name(kwargs["name"])
+            self.request = parse_request(_query_params(self.scope))
+        except clusters.ClusterError as exc:
+            return NOT_FOUND, str(exc)
+        except InvalidName as exc:
+            return NOT_FOUND, str(exc)
+        except BadRequest as exc:
+            return BAD_REQUEST, str(exc)
+        limit = settings.PODSCOPE_EXEC_MAX_SESSIONS
+        if not seats.take(user.pk, limit):
+            return TOO_MANY, f"You already have {limit} terminals open, the most allowed; close one to open another."
+        self.seat = user.pk
+        return None
+
+    async def _audit(self, **fields: Any) -> SessionRecord:
+        request = getattr(self, "request", None)
+        if request is not None:
+            fields.setdefault("container", request.container)
+            fields.setdefault("command", request.command_label)
+        else:
+            fields.setdefault("container", _query_params(self.scope).get("container", ""))
+            fields.setdefault("command", _query_params(self.scope).get("command", ""))
+        return await database_sync_to_async(open_record)(self.scope, kind=SessionRecord.Kind.EXEC, **fields)
+
+    async def _send_json(self, **message: Any) -> None:
+        await self.send(text_data=json.dumps(message))
+
+    async def _run(self) -> None:
+        request = self.request
+        try:
+            self.session = await open_shell(
+                self.cluster,
+                self.namespace,
+                self.name,
+                request.container,
+                request.command,
+                size=(request.cols, request.rows),
+                heartbeat=settings.PODSCOPE_EXEC_KEEPALIVE,
+            )
+        except KubeError as exc:
+            message = exc.message[:1].upper() + exc.message[1:]
+            # The cluster's own refusal is a denied attempt, as Podscope's is.
+            refused = isinstance(exc, Forbidden)
+            await self._finish(outcome=message, **({"allowed": False} if refused else {}))
+            await self._send_json(type="error", message=message)
+            await self.close(FORBIDDEN if refused else NOT_FOUND if exc.status == 404 else BAD_REQUEST)
+            return
+        session = self.session
+        if (self.request.cols, self.request.rows) != (request.cols, request.rows):
+            await session.resize(self.request.cols, self.request.rows)  # resized while the shell was starting
+        if settings.PODSCOPE_RECORD_SESSIONS:
+            self.recorder = await database_sync_to_async(self._start_recording)()
+        await database_sync_to_async(close_record)(self.record, command=session.command_line, ended=None)
+        await self._send_json(
+            type="started",
+            command=session.command_line,
+            container=request.container,
+            maxInput=settings.PODSCOPE_EXEC_MAX_INPUT,
+            keepalive=settings.PODSCOPE_EXEC_KEEPALIVE,
+        )
+        for data in self.early:
+            await session.write(data)
+        self.early = []
+        async for chunk in session.output():
+            if self.recorder:
+                self.recorder.output(chunk)
+            await self.send(bytes_data=chunk)
+        end = session.exit or Exit(None)
+        await self._finish(exit_code=end.code, outcome="" if end.code == 0 else end.message)
+        await self._send_json(type="exit", code=end.code, message=end.message)
+        await self.close(1000)
+
+    def _start_recording(self) -> Recorder:
+        request, user = self.request, self.scope["user"]
+        title = f"{user.get_username()} in {self.cluster.id}/{self.namespace}/{self.name} -c {request.container}"
+        recorder = Recorder.start(
+            settings.PODSCOPE_RECORDINGS_DIR,
+            width=request.cols,
+            height=request.rows,
+            title=title,
+            command=self.session.command_line if self.session else request.command_label,
+        )
+        close_record(self.record, recording=recorder.name, ended=None)
+        return recorder
+
+    async def _watch_session(self) -> None:
+        # A user who signs out elsewhere loses their terminals too.
+        user_pk = self.scope["user"].pk
+        while True:
+            await asyncio.sleep(SESSION_CHECK)
+            if not await session_alive(self.scope, user_pk):
+                await self._send_json(type="error", message="You were signed out, so this terminal was closed.")
+                await self.close(SIGNED_OUT)
+                return
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.record is None or self.record.ended is not None:
+            return  # refused, or over: frames that crossed the close are ignored
+        if bytes_data is not None:
+            await self._input(bytes_data)
+            return
+        try:
+            message = json.loads(text_data or "")
+        except ValueError:
+            return
+        if not isinstance(message, dict):
+            return
+        if message.get("type") == "ping":
+            await self._send_json(type="pong")
+        elif message.get("type") == "resize":
+            cols, rows = message.get("cols"), message.get("rows")
+            if not all(isinstance(n, int) and 1 <= n <= MAX_CELLS for n in (cols, rows)):
+                return
+            if self.session:
+                await self.session.resize(cols, rows)
+            else:
+                self.request = replace(self.request, cols=cols, rows=rows)
+            if self.recorder:
+                self.recorder.resize(cols, rows)
+
+    async def _input(self, data: bytes) -> None:
+        limit = settings.PODSCOPE_EXEC_MAX_INPUT
+        if len(data) > limit:
+            await self._send_json(
+                type="notice",
+                message=f"Input of {len(data):,} bytes was refused: at most {limit:,} bytes may be sent at once.",
+            )
+            return
+        if self.session is not None:
+            await self.session.write(data)
+        elif sum(map(len, self.early)) + len(data) <= EARLY_INPUT:
+            self.early.append(data)
+
+    async def _finish(self, **fields: Any) -> None:
+        """End the audit row once, with the bytes each way and how it ended."""
+        record = self.record
+        if record is None or record.ended is not None:
+            return
+        if self.recorder:
+            self.recorder.close()
+        if self.session:
+            fields |= {"bytes_in": self.session.bytes_in, "bytes_out": self.session.bytes_out}
+        fields["ended"] = timezone.now()
+        await database_sync_to_async(close_record)(record, **fields)
+
+    async def disconnect(self, code: int) -> None:
+        current = asyncio.current_task()
+        for task in self.tasks:
+            if task is not current:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self.session is not None:
+            await self.session.close()
+        await self._finish(outcome="The terminal was closed before the command ended.")
+        if self.seat is not None:
+            seats.give_back(self.seat)
+            self.seat = None

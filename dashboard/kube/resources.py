@@ -427,3 +427,27 @@ async def stream_log(
                 yield chunk
         finally:
             response.close()
+
+
+async def can_i(
+    cluster: Cluster, namespace: str, verb: str, resource: str, subresource: str = "", name: str = ""
+) -> bool | None:
+    """Whether the cluster lets Podscope's credentials do this, from a SelfSubjectAccessReview; None if it can't say."""
+    attributes = {"namespace": namespace, "verb": verb, "resource": resource, "subresource": subresource, "name": name}
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SelfSubjectAccessReview",
+        "spec": {"resourceAttributes": {k: v for k, v in attributes.items() if v}},
+    }
+    try:
+        async with connection(cluster) as api:
+            answer = await read_json(
+                await aio_client.AuthorizationV1Api(api).create_self_subject_access_review_without_preload_content(
+                    review, _request_timeout=REQUEST_TIMEOUT
+                )
+            )
+    except KubeError:
+        # No such API (404), not allowed to ask, or unreachable: the caller shows nothing rather than guess.
+        return None
+    allowed = (answer.get("status") or {}).get("allowed")
+    return allowed if isinstance(allowed, bool) else None
