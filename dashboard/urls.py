@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboard import views
+from dashboard import audit, views
 
 # LoginRequiredMiddleware guards every view here; only the auth views opt out.
 urlpatterns = [
@@ -18,6 +18,9 @@ urlpatterns = [
     path("c/<str:cluster>/preview/", views.preview, name="preview"),
     path("c/<str:cluster>/examples/", views.example_list, name="example-list"),
     path("c/<str:cluster>/examples/<slug:slug>/apply/", views.example_apply, name="example-apply"),
+    path("audit/", audit.audit_list, name="audit-list"),
+    path("audit/<int:pk>/replay/", audit.audit_replay, name="audit-replay"),
+    path("audit/<int:pk>/cast", audit.audit_cast, name="audit-cast"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),
