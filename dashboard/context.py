@@ -22,12 +22,14 @@ def podscope(request: HttpRequest) -> dict[str, Any]:
 
 
 async def fetch_extras(cluster: clusters.Cluster, namespace: str, name: str) -> dict[str, Any]:
-    """The pod's events and metrics: neither is watched, so they are fetched (and may be missing)."""
-    events, metrics = await asyncio.gather(
+    """The pod's events and metrics, and whether its ports may be forwarded: none is watched, so they are fetched."""
+    events, metrics, forward = await asyncio.gather(
         resources.pod_events_or_none(cluster, namespace, name),
         resources.pod_metrics_or_none(cluster, namespace, name),
+        resources.can_i(cluster, namespace, "create", "pods", "portforward", name),
     )
-    return {"events": events, "metrics": metrics}
+    # Only a clear no hides the port links; a cluster that cannot say is given the benefit of the doubt.
+    return {"events": events, "metrics": metrics, "port_forward": "denied" if forward is False else "allowed"}
 
 
 async def pod_context(
@@ -51,6 +53,7 @@ async def pod_context(
         if fetched["events"] is not None
         else None,
         "metrics": fetched["metrics"],
+        "port_forward": fetched.get("port_forward", "allowed"),
         "diagram": diagram.layout(pod),
         "row": pods.row(pod, now),
         "cards": pods.container_cards(pod, now, fetched["metrics"]),

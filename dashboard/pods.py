@@ -589,6 +589,13 @@ class Mount:
 
 
 @dataclass(frozen=True)
+class ContainerPort:
+    number: int
+    protocol: str  # TCP, UDP or SCTP
+    text: str  # as the card shows it, e.g. "80/TCP (http)"
+
+
+@dataclass(frozen=True)
 class ContainerCard:
     name: str
     kind: str  # init, sidecar, container, ephemeral
@@ -610,6 +617,17 @@ class ContainerCard:
     probes: tuple[tuple[str, str], ...]
     cpu: str  # current usage from the metrics API, "" without metrics
     memory: str
+    port_list: tuple[ContainerPort, ...] = ()  # the same ports as data, for links
+
+
+def port_owner(pod: dict[str, Any], port: int) -> str:
+    """The container declaring TCP `port`, "" when none does (any port may be opened all the same)."""
+    spec = pod.get("spec") or {}
+    for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
+        for p in c.get("ports") or []:
+            if p.get("containerPort") == port and (p.get("protocol") or "TCP") == "TCP":
+                return c.get("name", "")
+    return ""
 
 
 def _command(spec: dict[str, Any]) -> str:
@@ -751,6 +769,12 @@ def _card(
         restarts=found.get("restartCount") or 0,
         last_state_text=_terminated_text(last_term) if last_term is not None else "",
         ports=tuple(_port_text(p) for p in c.get("ports") or []),
+        port_list=tuple(
+            ContainerPort(
+                n if isinstance(n := p.get("containerPort"), int) else 0, p.get("protocol") or "TCP", _port_text(p)
+            )
+            for p in c.get("ports") or []
+        ),
         mounts=mounts,
         env_count=len(c.get("env") or []),
         env_from=tuple(_env_from_text(s) for s in c.get("envFrom") or []),

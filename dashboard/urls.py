@@ -15,6 +15,13 @@ urlpatterns = [
     path("c/<str:cluster>/ns/<str:namespace>/pods/<str:name>/diagram/", views.pod_diagram, name="pod-diagram"),
     path("c/<str:cluster>/ns/<str:namespace>/pods/<str:name>/delete/", views.pod_delete, name="pod-delete"),
     path("c/<str:cluster>/ns/<str:namespace>/pods/<str:name>/log/", views.pod_log, name="pod-log"),
+    path("c/<str:cluster>/ns/<str:namespace>/pods/<str:name>/terminal/", views.pod_terminal, name="pod-terminal"),
+    path("c/<str:cluster>/ns/<str:namespace>/pods/<str:name>/port/<int:port>/", views.pod_port, name="pod-port"),
+    path(
+        "c/<str:cluster>/ns/<str:namespace>/pods/<str:name>/port/<int:port>/<path:rest>",
+        views.pod_port,
+        name="pod-port",
+    ),
     path("c/<str:cluster>/preview/", views.preview, name="preview"),
     path("c/<str:cluster>/examples/", views.example_list, name="example-list"),
     path("c/<str:cluster>/examples/<slug:slug>/apply/", views.example_apply, name="example-apply"),

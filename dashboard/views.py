@@ -17,15 +17,16 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from dashboard import diagram, examples, manifests, pods
+from dashboard import diagram, examples, manifests, pods, proxy, terminals
 from dashboard.context import pod_context
 from dashboard.kube import clusters, resources
 from dashboard.kube.watches import hub
 from dashboard.models import LoginToken
 from dashboard.names import InvalidName, check_container, check_name, check_namespace, parse_since
-from dashboard.permissions import READ_LOGS, VIEW_PODS, WRITE_PODS, capabilities
+from dashboard.permissions import EXEC_PODS, READ_LOGS, VIEW_PODS, WRITE_PODS, capabilities
 
 arender = sync_to_async(render)
 AsyncView = Callable[..., Awaitable[HttpResponse]]
@@ -215,6 +216,44 @@ async def pod_log(request: HttpRequest, cluster: str, namespace: str, name: str)
     suffix = ("_" + container if container else "") + ("_previous" if options["previous"] else "")
     response["Content-Disposition"] = f'attachment; filename="{name}{suffix}.log"'
     return response
+
+
+@csrf_exempt  # checked inside, so that a refusal is recorded like any other
+async def pod_port(
+    request: HttpRequest, cluster: str, namespace: str, name: str, port: int, rest: str = ""
+) -> HttpResponse:
+    """Forward one HTTP request to a pod's port and stream its answer back (see docs/terminals.md)."""
+    user = await request.auser()
+    attempt = proxy.Attempt.of(request, user, cluster, namespace, name, port)
+    try:
+        await proxy.admit(request, user)
+        found = _cluster(cluster)
+        _names(namespace, name)
+        return await proxy.forward(request, attempt, found, namespace, name, port)
+    except (Problem, proxy.Failed) as exc:
+        await attempt.end(proxy.outcome_text(exc.status, exc.message), refused=getattr(exc, "refused", False))
+        return await sync_to_async(problem_page)(request, Problem(exc.title, exc.message, exc.status))
+
+
+@permission(EXEC_PODS)
+async def pod_terminal(request: HttpRequest, cluster: str, namespace: str, name: str) -> HttpResponse:
+    """A terminal in one of the pod's containers; the exec socket (consumers.ExecConsumer) does the work."""
+    found = _cluster(cluster)
+    _names(namespace, name)
+    try:
+        pod, allowed = await asyncio.gather(
+            resources.get_pod(found, namespace, name), resources.can_i(found, namespace, "create", "pods", "exec", name)
+        )
+    except resources.NotFound:
+        raise Problem("Pod not found", f'There is no pod "{name}" in namespace "{namespace}".', 404) from None
+    except resources.KubeError as exc:
+        raise Problem("Cannot open a terminal", _sentence(exc.message), exc.status or 502) from None
+    containers, chosen = terminals.choices(pod, request.GET.get("container", ""))
+    here = reverse("pod-detail", args=[found.id, namespace, name])
+    context = {"cluster": found, "namespace": namespace, "name": name, "containers": containers, "chosen": chosen}
+    context |= {"command": request.GET.get("command", ""), "socket_url": f"/ws{here}exec/", "exec_allowed": allowed}
+    context |= {"keepalive": settings.PODSCOPE_EXEC_KEEPALIVE, "projector": request.GET.get("projector") == "1"}
+    return await arender(request, "dashboard/terminal.html", context)
 
 
 @permission(VIEW_PODS)

@@ -37,6 +37,8 @@
   }
 
   function diagramTarget(event) {
+    // A port chip's link opens the pod's port in a new tab; the browser follows it, the diagram leaves it alone.
+    if (event.target.closest("#pod-diagram a[href]")) return null;
     const el = event.target.closest("#pod-diagram [data-container], #pod-diagram [data-volume]");
     if (!el) return null;
     return el.dataset.container ? "container-" + el.dataset.container : "volume-" + el.dataset.volume;
@@ -54,26 +56,46 @@
       const { menuAction, container } = action.dataset;
       closeMenu();
       if (menuAction === "logs") showLogs(container);
+      else if (menuAction === "shell") openShell(container);
       else reveal("container-" + container);
       return;
     }
     closeMenu();
     const id = diagramTarget(event);
     if (!id) return;
-    if (id.startsWith("container-") && document.getElementById("logs")) {
+    if (id.startsWith("container-") && hasMenu()) {
       openMenu(id.slice("container-".length), event);
     } else {
       reveal(id);
     }
   });
 
-  // A container in the diagram offers its log (when the log view is on the page) and its details.
+  function terminalUrl() {
+    const section = document.querySelector("[data-terminal-url]");
+    return section ? section.dataset.terminalUrl : "";
+  }
+
+  function hasMenu() {
+    return Boolean(document.getElementById("logs") || terminalUrl());
+  }
+
+  // A terminal opens in its own tab, so the diagram stays in view in this one.
+  function openShell(container) {
+    window.open(terminalUrl() + "?container=" + encodeURIComponent(container), "_blank", "noopener");
+  }
+
+  // A container in the diagram offers its log (when the log view is on the page), a shell (with the exec
+  // permission) and its details.
   function openMenu(container, event) {
     const menu = document.createElement("div");
     menu.className = "diagram-menu";
     menu.id = "diagram-menu";
     menu.setAttribute("role", "menu");
-    [["logs", "Logs of " + container], ["details", "Details"]].forEach(function ([action, label]) {
+    const items = [];
+    if (document.getElementById("logs")) items.push(["logs", "Logs of " + container]);
+    if (terminalUrl()) items.push(["shell", "Shell in " + container]);
+    items.push(["details", "Details"]);
+    items.forEach(function ([action, label]) {
       const button = document.createElement("button");
       button.type = "button";
       button.className = "button button-quiet";
@@ -117,7 +139,7 @@
     } else if (event.key === "Enter") {
       const id = diagramTarget(event);
       if (!id) return;
-      if (id.startsWith("container-") && document.getElementById("logs")) {
+      if (id.startsWith("container-") && hasMenu()) {
         const box = event.target.getBoundingClientRect();
         openMenu(id.slice("container-".length), { clientX: box.left + 20, clientY: box.top + 20 });
       } else {

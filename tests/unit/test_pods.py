@@ -9,6 +9,7 @@ import pytest
 
 from dashboard.pods import (
     ContainerCard,
+    ContainerPort,
     Mount,
     PodRow,
     SelectorError,
@@ -18,6 +19,7 @@ from dashboard.pods import (
     human_duration,
     paginate,
     parse_selector,
+    port_owner,
     ready,
     restarts,
     row,
@@ -856,7 +858,33 @@ def test_card_ports() -> None:
         {"containerPort": 53, "protocol": "UDP"},
         {"containerPort": 8080, "hostPort": 30080},
     ]
-    assert one_card({"name": "c", "ports": ports}).ports == ("80/TCP (http)", "53/UDP", "8080/TCP host 30080")
+    card = one_card({"name": "c", "ports": ports})
+    assert card.ports == ("80/TCP (http)", "53/UDP", "8080/TCP host 30080")
+    assert card.port_list == (
+        ContainerPort(80, "TCP", "80/TCP (http)"),
+        ContainerPort(53, "UDP", "53/UDP"),
+        ContainerPort(8080, "TCP", "8080/TCP host 30080"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("port", "owner"),
+    [(80, "web"), (8080, "proxy"), (53, ""), (9090, "sidecar"), (1234, "")],
+)
+def test_port_owner_is_the_container_declaring_the_tcp_port(port: int, owner: str) -> None:
+    pod = {
+        "spec": {
+            "initContainers": [{"name": "sidecar", "restartPolicy": "Always", "ports": [{"containerPort": 9090}]}],
+            "containers": [
+                {
+                    "name": "web",
+                    "ports": [{"containerPort": 80, "protocol": "TCP"}, {"containerPort": 53, "protocol": "UDP"}],
+                },
+                {"name": "proxy", "ports": [{"containerPort": 8080}]},
+            ],
+        }
+    }
+    assert port_owner(pod, port) == owner
 
 
 def test_card_mounts() -> None:
