@@ -54,6 +54,24 @@ def settle(page: Page, url: str) -> None:
     page.wait_for_timeout(800)
 
 
+def terminal(page: Page, url: str, name: str, *, end: bool = True) -> None:
+    """A shell in the producer reading the page it writes, then the same shell ended with a non-zero code."""
+    page.goto(url)
+    status = page.locator("[data-terminal-status]")
+    status.filter(has_text="Connected").wait_for()
+    page.locator("#terminal").click()
+    page.keyboard.type("tail -n 6 /var/log/index.html\n")
+    page.wait_for_function("document.querySelector('[data-terminal]').terminal.text().includes('multicontainer-pod ')")
+    page.wait_for_timeout(300)
+    page.screenshot(path=OUT / f"{name}.png")
+    if not end:
+        return
+    page.keyboard.type("exit 3\n")
+    page.locator("[data-terminal-ended]").wait_for()
+    page.wait_for_timeout(300)
+    page.screenshot(path=OUT / f"{name}-ended.png")
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         demo, link = start_demo(Path(tmp))
@@ -86,6 +104,10 @@ def main() -> None:
                     page.locator("#logs").screenshot(path=OUT / f"logs-{scheme}.png")
                     settle(page, f"{pods}/multicontainer-pod/?projector=1")
                     page.screenshot(path=OUT / f"projector-{scheme}.png")
+                    terminal(page, f"{pods}/multicontainer-pod/terminal/?container=producer", f"terminal-{scheme}")
+                    if scheme == "dark":
+                        url = f"{pods}/multicontainer-pod/terminal/?container=producer&projector=1"
+                        terminal(page, url, "terminal-projector-dark", end=False)
                     context.close()
                 context = browser.new_context(viewport={"width": 1920, "height": 1080}, storage_state=state)
                 page = context.new_page()
