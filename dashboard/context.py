@@ -22,14 +22,23 @@ def podscope(request: HttpRequest) -> dict[str, Any]:
 
 
 async def fetch_extras(cluster: clusters.Cluster, namespace: str, name: str) -> dict[str, Any]:
-    """The pod's events and metrics, and whether its ports may be forwarded: none is watched, so they are fetched."""
-    events, metrics, forward = await asyncio.gather(
+    """The pod's events and metrics, and whether the cluster lets Podscope exec and forward ports there.
+
+    None of these is watched, so they are fetched.
+    """
+    events, metrics, shell, forward = await asyncio.gather(
         resources.pod_events_or_none(cluster, namespace, name),
         resources.pod_metrics_or_none(cluster, namespace, name),
+        resources.can_i(cluster, namespace, "create", "pods", "exec", name),
         resources.can_i(cluster, namespace, "create", "pods", "portforward", name),
     )
-    # Only a clear no hides the port links; a cluster that cannot say is given the benefit of the doubt.
-    return {"events": events, "metrics": metrics, "port_forward": "denied" if forward is False else "allowed"}
+    # Only a clear no hides the shell and port links; a cluster that cannot say is given the benefit of the doubt.
+    return {
+        "events": events,
+        "metrics": metrics,
+        "exec_cluster": "denied" if shell is False else "allowed",
+        "port_forward": "denied" if forward is False else "allowed",
+    }
 
 
 async def pod_context(
@@ -53,6 +62,7 @@ async def pod_context(
         if fetched["events"] is not None
         else None,
         "metrics": fetched["metrics"],
+        "exec_cluster": fetched.get("exec_cluster", "allowed"),
         "port_forward": fetched.get("port_forward", "allowed"),
         "diagram": diagram.layout(pod),
         "row": pods.row(pod, now),

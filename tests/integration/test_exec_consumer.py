@@ -21,6 +21,7 @@ from dashboard import asciicast
 from dashboard.asgi import application
 from dashboard.kube import clusters
 from dashboard.kube.exec import open_shell
+from dashboard.kube.watches import WatchHub
 from dashboard.models import SessionRecord
 from tests.clusters import CURRENT_KUBECTL, Kubectl, SandboxProcess, kubectl_binary
 from tests.idle_proxy import IdleProxy
@@ -373,7 +374,27 @@ def viewer_cluster(
     return clusters.get("viewer")
 
 
-async def test_where_the_cluster_refuses_exec_the_page_says_so_first(
+async def test_where_the_cluster_refuses_exec_the_pod_page_offers_no_shell(
+    async_client: AsyncClient,
+    alice: User,
+    pod: str,
+    namespace: str,
+    viewer_cluster: clusters.Cluster,
+    watch_hub: WatchHub,
+) -> None:
+    await async_client.aforce_login(alice)
+    allowed = (await async_client.get(f"/c/sandbox/ns/{namespace}/pods/{pod}/")).content.decode()
+    refused = (await async_client.get(f"/c/{viewer_cluster.id}/ns/{namespace}/pods/{pod}/")).content.decode()
+    assert 'data-shell-link="main"' in allowed
+    assert "data-terminal-url=" in allowed
+    assert "log, shell, or details" in allowed
+    assert "data-shell-link" not in refused
+    assert "data-terminal-url=" not in refused
+    assert "shell," not in refused
+    assert refused.count("No shell: the cluster does not allow Podscope's credentials to exec here.") == 2
+
+
+async def test_where_the_cluster_refuses_exec_the_terminal_page_says_so_first(
     async_client: AsyncClient, alice: User, pod: str, namespace: str, viewer_cluster: clusters.Cluster
 ) -> None:
     await async_client.aforce_login(alice)
