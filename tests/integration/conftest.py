@@ -27,6 +27,22 @@ def sandbox_cluster(sandbox: SandboxProcess, monkeypatch: pytest.MonkeyPatch, tm
 
 
 @pytest.fixture
+async def settle() -> AsyncIterator[None]:
+    """For tests that close TLS streams themselves: let the closing finish before the test's event loop closes."""
+    yield
+    await asyncio.sleep(0.2)
+
+
+@pytest.fixture
+def viewer_cluster(
+    sandbox: SandboxProcess, monkeypatch: pytest.MonkeyPatch, sandbox_cluster: clusters.Cluster
+) -> clusters.Cluster:
+    """The sandbox through its read-only `viewer` context: it may read pods, not exec in them or forward ports."""
+    monkeypatch.setenv("KUBECONFIG", str(sandbox.kubeconfig))
+    return clusters.get("viewer")
+
+
+@pytest.fixture
 def dead_cluster(sandbox: SandboxProcess, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> clusters.Cluster:
     """A kubeconfig context whose API server is gone (a port nothing listens on), next to the sandbox."""
     import socket

@@ -18,30 +18,19 @@ from django.contrib.auth.models import User
 from django.test import AsyncClient
 
 from dashboard import asciicast
-from dashboard.asgi import application
 from dashboard.kube import clusters
 from dashboard.kube.exec import open_shell
 from dashboard.kube.watches import WatchHub
 from dashboard.models import SessionRecord
 from tests.clusters import CURRENT_KUBECTL, Kubectl, SandboxProcess, kubectl_binary
 from tests.idle_proxy import IdleProxy
+from tests.integration.test_consumers import connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def exec_path(namespace: str, pod: str, **params: Any) -> str:
     return f"/ws/c/sandbox/ns/{namespace}/pods/{pod}/exec/?{urlencode(params)}"
-
-
-async def open_terminal(async_client: AsyncClient, user: User | None, path: str) -> WebsocketCommunicator:
-    headers = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
-    if user is not None:
-        await async_client.aforce_login(user)
-        headers.append((b"cookie", f"sessionid={async_client.cookies['sessionid'].value}".encode()))
-    communicator = WebsocketCommunicator(application, path, headers=headers)
-    connected, _ = await communicator.connect()
-    assert connected
-    return communicator
 
 
 class Screen:
@@ -103,7 +92,7 @@ async def terminal(
     opened: list[WebsocketCommunicator] = []
 
     async def open_one(pod: str, user: User | None = alice, **params: Any) -> Screen:
-        communicator = await open_terminal(async_client, user, exec_path(namespace, pod, **params))
+        communicator = await connect(async_client, user, exec_path(namespace, pod, **params))
         opened.append(communicator)
         return Screen(communicator)
 
@@ -336,6 +325,7 @@ def proxied(sandbox: SandboxProcess, port: int, tmp_path: Path) -> clusters.Clus
 
 
 @pytest.mark.parametrize(("heartbeat", "survives"), [(0.5, True), (None, False)])
+@pytest.mark.usefixtures("settle")
 async def test_keepalive_pings_hold_an_idle_session_through_a_proxy(
     sandbox: SandboxProcess, make_pod: Callable, namespace: str, tmp_path: Path, heartbeat: float | None, survives: bool
 ) -> None:
@@ -363,15 +353,6 @@ async def test_keepalive_pings_hold_an_idle_session_through_a_proxy(
             await session.close()
     assert (b"still-42" in seen) is survives
     assert proxy.dropped == (0 if survives else 1)
-
-
-@pytest.fixture
-def viewer_cluster(
-    sandbox: SandboxProcess, monkeypatch: pytest.MonkeyPatch, sandbox_cluster: clusters.Cluster
-) -> clusters.Cluster:
-    """The sandbox through its read-only `viewer` context: it may read pods but not exec in them."""
-    monkeypatch.setenv("KUBECONFIG", str(sandbox.kubeconfig))
-    return clusters.get("viewer")
 
 
 async def test_where_the_cluster_refuses_exec_the_pod_page_offers_no_shell(
@@ -415,7 +396,7 @@ async def test_the_clusters_refusal_is_explained_and_audited_as_denied(
     # Tried all the same, with the page's banner ignored: the API server refuses the upgrade.
     query = urlencode({"container": "main", "command": "auto"})
     path = f"/ws/c/{viewer_cluster.id}/ns/{namespace}/pods/{pod}/exec/?{query}"
-    screen = Screen(await open_terminal(async_client, alice, path))
+    screen = Screen(await connect(async_client, alice, path))
     try:
         await screen.ended()
     finally:

@@ -24,7 +24,6 @@ from dashboard.kube import clusters
 from dashboard.kube.portforward import PortConnection, PortRefused
 from dashboard.kube.watches import WatchHub
 from dashboard.models import SessionRecord
-from tests.clusters import SandboxProcess
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -181,15 +180,7 @@ async def alice_client(async_client: AsyncClient, alice: User, sandbox_cluster: 
     return async_client
 
 
-@pytest.fixture
-def viewer_cluster(
-    sandbox: SandboxProcess, monkeypatch: pytest.MonkeyPatch, sandbox_cluster: clusters.Cluster
-) -> clusters.Cluster:
-    """The sandbox through its read-only `viewer` context: it may look at pods but not forward their ports."""
-    monkeypatch.setenv("KUBECONFIG", str(sandbox.kubeconfig))
-    return clusters.get("viewer")
-
-
+@pytest.mark.usefixtures("settle")
 async def test_a_port_connection_carries_bytes_both_ways_and_counts_them(
     sandbox_cluster: clusters.Cluster, namespace: str, tutorial_pod: str
 ) -> None:
@@ -217,6 +208,7 @@ async def send_and_drain(connection: PortConnection, data: bytes) -> bytes:
     return b"".join([chunk async for chunk in connection])
 
 
+@pytest.mark.usefixtures("settle")
 async def test_a_port_connection_explains_a_refused_port_whenever_it_is_used(
     sandbox_cluster: clusters.Cluster, namespace: str, tutorial_pod: str
 ) -> None:

@@ -18,11 +18,12 @@ from kubernetes import client
 
 from dashboard import examples
 from dashboard.kube import clusters
-from tests.integration.test_exec_consumer import Screen, exec_path, open_terminal
+from tests.integration.test_consumers import connect
+from tests.integration.test_exec_consumer import Screen, exec_path
 from tests.integration.test_port_proxy import until_served, url
 from tests.sandbox.conftest import wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("settle")]
 
 PRODUCER_LINE = re.compile(rb"multicontainer-pod \w{3} \w{3} +\d+ \d\d:\d\d:\d\d")
 
@@ -48,7 +49,7 @@ async def run(
 
     async def step(pod: str, container: str, command: str, typed: str = "") -> Screen:
         path = exec_path(namespace, pod, container=container, command=command, cols=120, rows=30)
-        screen = Screen(await open_terminal(async_client, alice, path))
+        screen = Screen(await connect(async_client, alice, path))
         try:
             await screen.until(lambda s: s.message("started") is not None)
             if typed:
