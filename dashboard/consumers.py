@@ -569,6 +569,12 @@ class ExecConsumer(AsyncWebsocketConsumer):
             await self.session.write(data)
         elif sum(map(len, self.early)) + len(data) <= EARLY_INPUT:
             self.early.append(data)
+        else:
+            await self._send_json(
+                type="notice",
+                message=f"Input of {len(data):,} bytes was refused: the command has not started yet, and at most "
+                f"{EARLY_INPUT:,} bytes are kept until it does.",
+            )
 
     async def _finish(self, **fields: Any) -> None:
         """End the audit row once, with the bytes each way and how it ended."""

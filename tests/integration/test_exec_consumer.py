@@ -17,7 +17,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 from django.test import AsyncClient
 
-from dashboard import asciicast
+from dashboard import asciicast, consumers
 from dashboard.kube import clusters
 from dashboard.kube.exec import open_shell
 from dashboard.kube.watches import WatchHub
@@ -301,6 +301,22 @@ async def test_an_oversized_input_frame_is_refused_and_the_session_goes_on(
     await screen.type("echo still here\r")
     await screen.until(lambda s: b"still here\r\n" in s.output)
     assert b"x" * 100 not in screen.output
+
+
+async def test_input_typed_before_the_shell_starts_is_kept_or_refused_aloud(
+    terminal: Callable, pod: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(consumers, "EARLY_INPUT", 20)
+    screen = await terminal(pod, container="main")
+    # Sent at once, before the exec stream is open: the first is kept for the shell, the second is over the cap.
+    await screen.type("echo early-$((1+1))\r")
+    await screen.type("echo dropped-$((2+2))\r")
+    await screen.until(lambda s: s.message("notice") is not None and s.message("started") is not None)
+    assert "Input of 22 bytes was refused: the command has not started yet" in screen.message("notice")["message"]
+    await screen.until(lambda s: b"early-2" in s.output)
+    await screen.type("echo after-$((3+3))\r")
+    await screen.until(lambda s: b"after-6" in s.output)
+    assert b"dropped-4" not in screen.output
 
 
 async def test_a_recorded_session_is_an_asciicast(terminal: Callable, pod: str, settings: Any, tmp_path: Path) -> None:
