@@ -22,10 +22,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
 STREAMING = frozenset({"log", "exec", "attach", "portforward"})
-# kube-apiserver's RequestInfoFactory: these follow a namespace's name instead of naming a resource in it.
-NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})
-# Subresources whose requests the metrics call CONNECT, and those kube-apiserver counts as long-running.
-CONNECT_SUBRESOURCES = frozenset({"attach", "exec", "portforward", "proxy"})
+# Subresources kube-apiserver counts as long-running (its metrics call requests to CONNECT_SUBRESOURCES CONNECT).
 LONG_RUNNING_SUBRESOURCES = frozenset({"attach", "exec", "log", "portforward", "proxy"})
 APPLY_PATCH = "application/apply-patch+yaml"
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
@@ -79,19 +76,12 @@ class RequestLabels:
 def request_labels(request: web.Request) -> RequestLabels:
     """Labels as apiserver/pkg/endpoints/metrics reports them: GET of a collection is LIST, and so on."""
     method = request.method.upper()
-    target = _target([p for p in request.path.split("/") if p])
+    target = authorization.api_path([p for p in request.path.split("/") if p])
     if target is None or not target[2]:
         # Discovery, health, /metrics: non-resource requests carry their path in the subresource label.
         return RequestLabels(verb="GET" if method == "HEAD" else method, subresource=request.path)
     group, version, parts = target
-    namespace = ""
-    if parts[0] == "namespaces" and len(parts) > 1:
-        namespace = parts[1]
-        if len(parts) > 2 and parts[2] not in NAMESPACE_SUBRESOURCES:
-            parts = parts[2:]
-    resource = parts[0]
-    name = parts[1] if len(parts) > 1 else ""
-    sub = parts[2] if len(parts) > 2 else ""
+    namespace, resource, name, sub = authorization.resource_path(parts)
     # A create is about one object even though its path names the collection.
     creates = method == "POST" and not sub
     scope = "resource" if name or creates else ("namespace" if namespace else "cluster")
@@ -102,7 +92,7 @@ def request_labels(request: web.Request) -> RequestLabels:
             verb = "WATCH"
     elif method == "PATCH" and request.headers.get("Content-Type", "").split(";")[0].strip() == APPLY_PATCH:
         verb = "APPLY"
-    if sub in CONNECT_SUBRESOURCES:
+    if sub in authorization.CONNECT_SUBRESOURCES:
         verb = "CONNECT"
     dry_run = ",".join(sorted(request.query.getall("dryRun", [])))
     return RequestLabels(verb, group, version, resource, sub, scope, dry_run=dry_run)
@@ -241,15 +231,6 @@ def _call(request: web.Request, resource: Resource, namespace: str, name: str, s
     )
 
 
-def _target(parts: list[str]) -> tuple[str, str, list[str]] | None:
-    """Split /api/v1/... or /apis/<group>/<version>/... into group, version and the rest."""
-    if len(parts) >= 2 and parts[0] == "api":
-        return "", parts[1], parts[2:]
-    if len(parts) >= 3 and parts[0] == "apis":
-        return parts[1], parts[2], parts[3:]
-    return None
-
-
 def _resolve(group: str, version: str, rest_: list[str]) -> tuple[Resource, str, str, str]:
     """(resource, namespace, name, subresource) for a resource path, or 404."""
     ns = ""
@@ -287,7 +268,7 @@ async def _discovery(request: web.Request, parts: list[str]) -> web.StreamRespon
             return web.Response(text=body, headers={"Content-Type": discovery.AGGREGATED})
         address = request.app[CONFIG].server_address
         return object_response(request, discovery.api_versions(address) if core else discovery.api_group_list())
-    target = _target(parts)
+    target = authorization.api_path(parts)
     if target is not None and not target[2]:
         listed = discovery.resource_list(target[0], target[1])
         if listed is None:
@@ -310,7 +291,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         answered = await _discovery(request, parts)
         if answered is not None:
             return answered
-    target = _target(parts)
+    target = authorization.api_path(parts)
     if target is None:
         raise errors.unknown_path()
     resource, ns, name, sub = _resolve(*target)

@@ -72,32 +72,40 @@ def _is_true(value: str) -> bool:
     return value in ("1", "t", "T", "true", "TRUE", "True")
 
 
-def request_attributes(method: str, path: str, query: Mapping[str, str]) -> Attributes:
-    """The attributes of an HTTP request, as kube-apiserver's RequestInfoFactory derives them."""
-    method = method.upper()
-    parts = [p for p in path.strip("/").split("/")]
-    plain = Attributes(verb=method.lower(), path=path)
-    if len(parts) < 3 or parts[0] not in ("api", "apis"):
-        return plain
-    prefix, parts = parts[0], parts[1:]
-    group = ""
-    if prefix == "apis":
-        if len(parts) < 3:
-            return plain
-        group, parts = parts[0], parts[1:]
-    version, parts = parts[0], parts[1:]
-    if parts[0] in SPECIAL_VERBS and len(parts) > 1:
-        verb, parts = parts[0], parts[1:]
-    else:
-        verb = METHOD_VERBS.get(method, "")
+def api_path(parts: list[str]) -> tuple[str, str, list[str]] | None:
+    """Split /api/v1/... or /apis/<group>/<version>/... into group, version and the rest; None for other paths."""
+    if len(parts) >= 2 and parts[0] == "api":
+        return "", parts[1], parts[2:]
+    if len(parts) >= 3 and parts[0] == "apis":
+        return parts[1], parts[2], parts[3:]
+    return None
+
+
+def resource_path(parts: list[str]) -> tuple[str, str, str, str]:
+    """Namespace, resource, name and subresource of the (non-empty) rest of a resource path, as RequestInfoFactory
+    splits it: a namespace's own subresources (status, finalize) follow its name."""
     namespace = ""
     if parts[0] == "namespaces" and len(parts) > 1:
         namespace = parts[1]
         if len(parts) > 2 and parts[2] not in NAMESPACE_SUBRESOURCES:
             parts = parts[2:]
-    resource = parts[0]
-    name = parts[1] if len(parts) > 1 else ""
-    subresource = parts[2] if len(parts) > 2 and verb != "proxy" else ""
+    return namespace, parts[0], parts[1] if len(parts) > 1 else "", parts[2] if len(parts) > 2 else ""
+
+
+def request_attributes(method: str, path: str, query: Mapping[str, str]) -> Attributes:
+    """The attributes of an HTTP request, as kube-apiserver's RequestInfoFactory derives them."""
+    method = method.upper()
+    target = api_path([p for p in path.split("/") if p])
+    if target is None or not target[2]:
+        return Attributes(verb=method.lower(), path=path)
+    group, version, parts = target
+    if parts[0] in SPECIAL_VERBS and len(parts) > 1:
+        verb, parts = parts[0], parts[1:]
+    else:
+        verb = METHOD_VERBS.get(method, "")
+    namespace, resource, name, subresource = resource_path(parts)
+    if verb == "proxy":
+        subresource = ""
     if not name and verb == "get":
         verb = "watch" if _is_true(query.get("watch", "")) else "list"
     if not name and verb == "delete":
