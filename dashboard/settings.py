@@ -9,6 +9,9 @@ PODSCOPE_HTTPS             "1" when served over HTTPS: secure cookies, redirect 
 PODSCOPE_SERVE_STATIC      "0" when a front proxy serves /static/ itself (default: served by the app)
 PODSCOPE_LOG_LEVEL         level for the stderr log (default: INFO)
 PODSCOPE_LOGIN_LINK_TTL    seconds a one-time login link stays valid (default: 43200, twelve hours)
+PODSCOPE_LOGIN_FAILURES    failed sign-ins that lock an account, from any address (default: 10)
+PODSCOPE_LOGIN_ADDRESS_FAILURES  failed sign-ins, on any accounts, that lock a client address (default: 100)
+PODSCOPE_LOGIN_LOCKOUT_MINUTES   how long failures count, and so how long a lock lasts (default: 15)
 PODSCOPE_LOG_BUFFER        log lines a browser keeps per log view (default: 10000)
 """
 
@@ -18,6 +21,7 @@ import contextlib
 import os
 import secrets
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -82,10 +86,14 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "dashboard",
+    # Failed sign-in limits (see "Failed sign-ins" below).
+    "axes",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads request.POST: refuses form bodies in charsets other than UTF-8 (415).
+    "dashboard.form_charsets.form_charset_middleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -95,6 +103,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Failed sign-in limits: turns a refused sign-in into the lockout page. Axes wants it last.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "dashboard.urls"
@@ -133,6 +143,41 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Failed sign-ins (django-axes; docs/permissions.md) ---------------------------------------------------
+# Every guess costs a PBKDF2 hash in the one daphne process, so guesses are limited per account (from any
+# address) and per client address (on any accounts). Lock when either is over its limit; failures older than
+# the cool-off stop counting, so a lock lifts by itself. A classroom of 30 often shares one NAT address, so the
+# address limit is high (ten accounts' worth): students mistyping do not lock the class out, yet one address
+# costs at most that many hashes per cool-off.
+PODSCOPE_LOGIN_FAILURES = max(1, int(os.environ.get("PODSCOPE_LOGIN_FAILURES") or 10))
+PODSCOPE_LOGIN_ADDRESS_FAILURES = max(
+    PODSCOPE_LOGIN_FAILURES, int(os.environ.get("PODSCOPE_LOGIN_ADDRESS_FAILURES") or 100)
+)
+# AxesStandaloneBackend refuses a locked sign-in before ModelBackend hashes the password; ModelBackend stays
+# (views.login_token signs people in with it by name).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Axes has one limit for both parameters; this answers the account or the address limit (dashboard/login_limits.py).
+AXES_FAILURE_LIMIT = "dashboard.login_limits.failure_limit"
+AXES_COOLOFF_TIME = timedelta(minutes=max(1, int(os.environ.get("PODSCOPE_LOGIN_LOCKOUT_MINUTES") or 15)))
+# Attempts while locked neither count nor extend the lock, so the page's "try again in N minutes" holds.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# A success does not wipe failures: with the address as a parameter it would also wipe the failures of every
+# other account from that address, so signing in to one's own account would reset a guesser's count.
+AXES_RESET_ON_SUCCESS = False
+AXES_LOCKOUT_CALLABLE = "dashboard.login_limits.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+# The client is REMOTE_ADDR, never X-Forwarded-For: Podscope usually faces browsers directly. Behind a proxy,
+# daphne --proxy-headers puts the forwarded client into REMOTE_ADDR itself (and only a proxy should set it).
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+# Failures are what the limits need; a row for every successful sign-in would only collect addresses.
+AXES_DISABLE_ACCESS_LOG = True
+# --- end of failed sign-ins ----------------------------------------------------------------------------------
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
