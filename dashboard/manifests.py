@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import yaml
@@ -10,6 +11,15 @@ import yaml
 from dashboard.diagram import layout
 
 MAX_BYTES = 1024 * 1024
+# What Podscope agrees to read. A manifest is text from any signed-in user, and YAML can make a few hundred
+# bytes stand for millions of values ("billion laughs": aliases of aliases), or nest deeper than Python recurses.
+MAX_DEPTH = 100  # nested mappings and lists; a pod is about ten deep, a CRD's schema a few dozen
+MAX_OBJECTS = 1000  # documents, and objects once Lists are flattened
+# Aliases may make a manifest at most twice as large as it is written (or 10,000 values, for small ones);
+# Go's yaml.v3 bounds aliases with a ratio like this one.
+MIN_EXPANSION = 10_000
+EXPANSION_RATIO = 2
+MAX_DRAWN = 20  # pod diagrams in one preview; each is a few kilobytes of SVG to render and send
 # kind -> the API groups it is served from; a CRD may reuse a built-in kind name in its own group.
 TEMPLATE_KINDS = {
     "Deployment": {"apps", "extensions"},
@@ -25,7 +35,15 @@ class ManifestError(ValueError):
     """A manifest that cannot be used, with a message for a person (e.g. `document 2: line 7: ...`)."""
 
 
-class _Loader(yaml.SafeLoader):
+class ManifestRefused(ManifestError):
+    """A manifest Podscope will not read at all: too large, too deep, too many documents, or an alias bomb."""
+
+
+# libyaml's parser, composer and constructor in C; the pure-Python ones where PyYAML was built without it.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_SafeLoader):
     """The safe loader, except that unquoted timestamps stay strings.
 
     Kubernetes objects travel as JSON, where a date is a string; a datetime would not survive the trip.
@@ -38,27 +56,126 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
-def _yaml_error(exc: yaml.YAMLError, number: int) -> ManifestError:
+def _yaml_error(exc: yaml.YAMLError, number: int, text: str) -> ManifestError:
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
     where = f"line {mark.line + 1}: " if mark is not None else ""
+    if problem == "exceeded maximum nesting depth":  # libyaml's own limit (1,000 levels), met while reading ahead
+        return ManifestRefused(f"document {number}: {where}{_too_deep_message()}")
+    if problem == "found character that cannot start any token" and mark is not None:
+        # libyaml leaves out which character; it is most often a tab.
+        lines = re.split("\r\n|[\r\n\x85\u2028\u2029]", text, maxsplit=mark.line + 1)
+        if mark.line < len(lines) and mark.column < len(lines[mark.line]):
+            problem = f"found character {lines[mark.line][mark.column]!r} that cannot start any token"
     return ManifestError(f"document {number}: {where}{problem}")
+
+
+def _refuse_costly(text: str) -> None:
+    """Refuse a manifest whose aliases, nesting or documents would cost too much, before building anything.
+
+    One pass over libyaml's events counts, for each anchor, how many values it stands for once its aliases
+    are expanded; nothing is expanded to count them.
+    """
+    # Values written hardly outnumber characters (`{a,b}` is five of each), so no manifest that may pass expands
+    # past this; stopping here keeps the counts small however many times the aliases multiply.
+    ceiling = max(MIN_EXPANSION, EXPANSION_RATIO * 2 * len(text))
+    sizes: dict[str, int] = {}  # anchor -> values it stands for, with the aliases inside it expanded
+    open_nodes: list[tuple[str | None, int]] = []  # the mappings and lists being read: (anchor, expanded at start)
+    written = expanded = 0  # values as written (an alias is one), and with every alias expanded
+    ends: list[int] = []  # `expanded` at the end of each document
+    number = 1
+    try:
+        for event in yaml.parse(text, Loader=_SafeLoader):
+            if isinstance(event, yaml.NodeEvent):
+                line = event.start_mark.line + 1
+                anchor = event.anchor
+                if isinstance(event, yaml.AliasEvent):
+                    if anchor not in sizes:
+                        inside = any(name == anchor for name, _ in open_nodes)
+                        problem = "is inside the value it names" if inside else "names no anchor before it"
+                        raise ManifestError(f"document {number}: line {line}: the alias *{anchor} {problem}")
+                    written, expanded = written + 1, expanded + sizes[anchor]
+                    if expanded > ceiling:
+                        raise ManifestRefused(_expansion(number, line, ceiling))
+                    continue
+                if anchor is not None and (anchor in sizes or any(name == anchor for name, _ in open_nodes)):
+                    raise ManifestError(f"document {number}: line {line}: the anchor &{anchor} is defined twice")
+                written, expanded = written + 1, expanded + 1
+                if isinstance(event, yaml.CollectionStartEvent):
+                    open_nodes.append((anchor, expanded - 1))
+                    if len(open_nodes) > MAX_DEPTH:
+                        raise ManifestRefused(f"document {number}: line {line}: {_too_deep_message()}")
+                elif anchor is not None:
+                    sizes[anchor] = 1
+            elif isinstance(event, yaml.CollectionEndEvent):
+                anchor, start = open_nodes.pop()
+                if anchor is not None:
+                    sizes[anchor] = expanded - start
+            elif isinstance(event, yaml.DocumentStartEvent):
+                if number > MAX_OBJECTS:
+                    raise ManifestRefused(
+                        f"the manifest has more than {MAX_OBJECTS:,} documents; Podscope reads at most "
+                        f"{MAX_OBJECTS:,} at a time, so split it"
+                    )
+            elif isinstance(event, yaml.DocumentEndEvent):
+                ends.append(expanded)
+                sizes.clear()  # an anchor names a value in its own document only
+                number += 1
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, number, text) from None
+    budget = max(MIN_EXPANSION, EXPANSION_RATIO * written)
+    for number, total in enumerate(ends, start=1):
+        if total > budget:
+            raise ManifestRefused(_expansion(number, None, budget))
+
+
+def _expansion(number: int, line: int | None, limit: int) -> str:
+    where = f"line {line}: " if line is not None else ""
+    return (
+        f"document {number}: {where}its YAML aliases expand to more than {limit:,} values; "
+        "Podscope refuses manifests whose aliases make them more than twice as large as they are written"
+    )
+
+
+def _too_deep_message() -> str:
+    return f"nested more than {MAX_DEPTH} levels deep; Podscope reads manifests up to {MAX_DEPTH} levels"
+
+
+def _too_deep(doc: Any) -> bool:
+    """Whether `doc` nests more than MAX_DEPTH mappings and lists, found level by level rather than recursing."""
+    level = [doc]
+    for _ in range(MAX_DEPTH):
+        level = [
+            child
+            for node in level
+            if isinstance(node, dict | list)
+            for child in (node.values() if isinstance(node, dict) else node)
+        ]
+    return any(isinstance(node, dict | list) for node in level)
 
 
 def _documents(text: str) -> list[tuple[int, Any]]:
     """(document number, content) for every document, numbered as they appear, empty ones included."""
+    deep = f"document 1: {_too_deep_message()}"
     if text.lstrip().startswith(("{", "[")):
         # JSON is YAML, but PyYAML stumbles on JSON's tab indentation; json reads it as written.
         try:
-            return [(1, json.loads(text))]
+            doc = json.loads(text)
+        except RecursionError:
+            raise ManifestRefused(deep) from None
         except ValueError:
             pass
+        else:
+            if _too_deep(doc):
+                raise ManifestRefused(deep)
+            return [(1, doc)]
+    _refuse_costly(text)
     found: list[tuple[int, Any]] = []
     try:
         for content in yaml.load_all(text, Loader=_Loader):
             found.append((len(found) + 1, content))
     except yaml.YAMLError as exc:
-        raise _yaml_error(exc, len(found) + 1) from exc
+        raise _yaml_error(exc, len(found) + 1, text) from exc
     return found
 
 
@@ -90,7 +207,7 @@ def parse(text: str) -> list[dict[str, Any]]:
     """The objects of a YAML or JSON manifest (several documents, or a List), skipping empty documents."""
     size = len(text.encode())
     if size > MAX_BYTES:
-        raise ManifestError(f"the manifest is {size / MAX_BYTES:.1f} MiB; the limit is 1 MiB")
+        raise ManifestRefused(f"the manifest is {size / MAX_BYTES:.1f} MiB; the limit is 1 MiB")
     objects = []
     for number, doc in _documents(text):
         if doc is None:
@@ -103,6 +220,11 @@ def parse(text: str) -> list[dict[str, Any]]:
             objects += [_check(item, f"{where}, item {i}") for i, item in enumerate(items, start=1)]
         else:
             objects.append(_check(doc, where))
+        if len(objects) > MAX_OBJECTS:
+            raise ManifestRefused(
+                f"{where}: the manifest holds more than {MAX_OBJECTS:,} objects; Podscope reads at most "
+                f"{MAX_OBJECTS:,} at a time, so split it"
+            )
     return objects
 
 
@@ -159,21 +281,36 @@ def to_yaml(obj: dict[str, Any]) -> str:
     )
 
 
-def preview(text: str) -> dict[str, Any]:
-    """The documents of a pasted manifest and the diagram of each pod in it, or the error that stops it."""
-    result: dict[str, Any] = {"documents": [], "previews": [], "skipped": [], "error": ""}
+def _outcome(error: str = "", refused: bool = False) -> dict[str, Any]:
+    return {"documents": [], "previews": [], "skipped": [], "undrawn": 0, "error": error, "refused": refused}
+
+
+def refusal(message: str) -> dict[str, Any]:
+    """What preview() gives for a manifest Podscope will not read: nothing but the reason."""
+    return _outcome(message, refused=True)
+
+
+def preview(text: str, keep_documents: bool = True) -> dict[str, Any]:
+    """The documents of a pasted manifest and the diagrams of its first MAX_DRAWN pods, or the error that stops it.
+
+    `refused` says the manifest was not read at all (ManifestRefused); `undrawn` counts the pods beyond MAX_DRAWN.
+    Without `keep_documents` the documents are left out, for callers that only show the preview.
+    """
     try:
-        result["documents"] = docs = parse(text)
+        docs = parse(text)
     except ManifestError as exc:
-        result["error"] = str(exc)
-        return result
-    if not docs:
-        result["error"] = "The manifest has no documents."
+        return _outcome(str(exc), refused=isinstance(exc, ManifestRefused))
+    result = _outcome("" if docs else "The manifest has no documents.")
+    if keep_documents:
+        result["documents"] = docs
     for number, doc in enumerate(docs, start=1):
         title = f"{doc.get('kind')} {(doc.get('metadata') or {}).get('name', '')}".strip()
         pod = pod_of(doc)
         if pod is None:
             result["skipped"].append(title)
+            continue
+        if len(result["previews"]) == MAX_DRAWN:
+            result["undrawn"] += 1
             continue
         try:
             result["previews"].append({"title": title, "diagram": layout(pod)})

@@ -20,7 +20,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from dashboard import diagram, examples, manifests, pods, proxy, terminals
+from dashboard import diagram, examples, manifests, pods, proxy, terminals, workers
 from dashboard.context import pod_context
 from dashboard.kube import clusters, resources
 from dashboard.kube.watches import hub
@@ -264,13 +264,15 @@ async def preview(request: HttpRequest, cluster: str) -> HttpResponse:
         text = (await sync_to_async(upload.read)(manifests.MAX_BYTES + 1)).decode("utf-8", "replace")
     elif example:
         text = _example(example).file.read_text()
+    applying = request.method == "POST" and request.POST.get("action") == "apply"
     context = {"cluster": found, "manifest": text, "namespace": request.POST.get("namespace") or found.namespace}
     if text.strip():
-        context |= manifests.preview(text)
-    if request.method == "POST" and request.POST.get("action") == "apply":
+        # In a worker process with a time limit: a costly manifest must not stall everyone else's pages.
+        context |= await workers.preview(text, keep_documents=applying)
+    if applying:
         context["applied"] = await _apply(request, found, context)
     template = "dashboard/_preview_result.html" if request.htmx else "dashboard/preview.html"
-    return await arender(request, template, context)
+    return await arender(request, template, context, status=400 if context.get("refused") else 200)
 
 
 async def _apply(request: HttpRequest, cluster: clusters.Cluster, context: dict) -> list[resources.Applied]:
@@ -278,6 +280,8 @@ async def _apply(request: HttpRequest, cluster: clusters.Cluster, context: dict)
     if not await sync_to_async(user.has_perm)(WRITE_PODS):
         raise PermissionDenied
     _names(context["namespace"])
+    if not context["manifest"].strip():
+        context |= manifests.refusal("There is nothing to apply: paste or upload a manifest first.")
     if context.get("error"):
         return []
     return await resources.apply_all(cluster, context["documents"], namespace=context["namespace"])
@@ -306,8 +310,10 @@ async def example_apply(request: HttpRequest, cluster: str, slug: str) -> HttpRe
     example = _example(slug)
     namespace = request.POST.get("namespace") or found.namespace
     _names(namespace)
-    applied = await resources.apply_all(found, examples.documents(example), namespace=namespace)
+    documents = await workers.parse(example.file.read_text())
+    applied = await resources.apply_all(found, documents, namespace=namespace)
     failed = [a for a in applied if a.error]
     if failed:
         raise Problem(f"{example.title} was not applied", "; ".join(f"{a.title}: {a.error}" for a in failed), 422)
-    return redirect("pod-detail", found.id, namespace, examples.pod(example)["metadata"]["name"])
+    pod = next(doc for doc in documents if doc["kind"] == "Pod")  # each example holds exactly one
+    return redirect("pod-detail", found.id, namespace, pod["metadata"]["name"])
