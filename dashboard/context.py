@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,11 +22,28 @@ def podscope(request: HttpRequest) -> dict[str, Any]:
     return {"clusters": found, "current_cluster": current if any(c.id == current for c in found) else ""}
 
 
+# The extras last fetched per pod, shown while the cluster does not answer: a page keeps the last data it had.
+_last_extras: OrderedDict[tuple[clusters.Cluster, str, str], dict[str, Any]] = OrderedDict()
+LAST_EXTRAS = 256
+
+
 async def fetch_extras(cluster: clusters.Cluster, namespace: str, name: str) -> dict[str, Any]:
     """The pod's events and metrics, and whether the cluster lets Podscope exec and forward ports there.
 
-    None of these is watched, so they are fetched.
+    None of these is watched, so they are fetched; while the cluster does not answer, those fetched last are kept.
     """
+    key = (cluster, namespace, name)
+    fetched = await _fetch_extras(cluster, namespace, name)
+    if resources.not_answering(cluster):
+        return _last_extras.get(key, fetched)
+    _last_extras[key] = fetched
+    _last_extras.move_to_end(key)
+    while len(_last_extras) > LAST_EXTRAS:
+        _last_extras.popitem(last=False)
+    return fetched
+
+
+async def _fetch_extras(cluster: clusters.Cluster, namespace: str, name: str) -> dict[str, Any]:
     events, metrics, shell, forward = await asyncio.gather(
         resources.pod_events_or_none(cluster, namespace, name),
         resources.pod_metrics_or_none(cluster, namespace, name),

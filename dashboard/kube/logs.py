@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 import aiohttp
 from kubernetes.aio import client as aio_client
 
-from dashboard.kube import resources, watches
+from dashboard.kube import health, resources, watches
 from dashboard.kube.clusters import Cluster
 from dashboard.kube.resources import Invalid, KubeError, NotFound
 
@@ -427,6 +427,10 @@ class LogStream:
                     if not isinstance(exc, KubeError):
                         log.exception("log stream of %s/%s/%s failed", self.namespace, self.pod, self.container)
                     self._fail(exc if isinstance(exc, KubeError) else KubeError(f"the log stream failed: {exc}"))
+                    if resources.not_answering(self.cluster) is not None:
+                        # A frozen or unreachable API server: follow again as soon as its health check is answered.
+                        await health.monitor().of(self.cluster).answering()
+                        delay = BACKOFF_FIRST
                     await asyncio.sleep(delay * random.uniform(0.8, 1.2))
                     delay = min(delay * 2, BACKOFF_MAX)
         except _Ended as end:

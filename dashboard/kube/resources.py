@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import ssl
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,17 +18,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
-import yaml
 from kubernetes.aio import client as aio_client
 from kubernetes.aio.client.exceptions import ApiException
 from kubernetes.aio.config.config_exception import ConfigException
 from kubernetes.config.config_exception import ConfigException as SyncConfigException
 
+from dashboard.kube import health
 from dashboard.kube.clusters import Cluster
 from dashboard.quantities import format_cpu, format_memory
 
 # Total seconds for one request, so a dead or black-holed cluster answers a page quickly instead of after minutes.
 REQUEST_TIMEOUT = 10.0
+# Reads a page waits for get less: it has the watch's copy of the pods to show meanwhile. A cluster that stops
+# answering altogether is noticed sooner by its health checks (kube/health.py), which drop these calls.
+PAGE_TIMEOUT = 5.0
 # A download of a long log may take a while; it is bounded all the same, so a stuck server frees the worker.
 LOG_DOWNLOAD_TIMEOUT = 600.0
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
@@ -92,10 +96,10 @@ def _status_error(status: int | None, reason: str | None, body: bytes | str | No
     return _ERRORS_BY_STATUS.get(status or 0, KubeError)(message, status=status, reason=reason)
 
 
-def _why_unreachable(exc: BaseException) -> str:
+def _why_unreachable(exc: BaseException, timeout: float | None = None) -> str:
     # Most specific first: aiohttp's certificate error is also an SSL error, which is also a connector error.
     if isinstance(exc, TimeoutError):
-        return f"no answer within {REQUEST_TIMEOUT:g} s"
+        return f"no answer within {timeout or REQUEST_TIMEOUT:g} s"
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         return f"its certificate is not trusted ({getattr(exc.certificate_error, 'verify_message', '') or exc})"
     if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
@@ -110,26 +114,50 @@ def _why_unreachable(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _unreachable(host: str, exc: BaseException) -> KubeError:
-    return KubeError(f"cannot reach the cluster at {host}: {_why_unreachable(exc)}", unreachable=True)
+def _unreachable(host: str, exc: BaseException, timeout: float | None = None) -> KubeError:
+    return KubeError(f"cannot reach the cluster at {host}: {_why_unreachable(exc, timeout)}", unreachable=True)
+
+
+def not_answering(cluster: Cluster) -> KubeError | None:
+    """Why the cluster is known not to answer right now (its last health check failed), or None."""
+    state = health.monitor().of(cluster)
+    if state.silent_since is None or state.failure is None:
+        return None
+    if isinstance(state.failure, TimeoutError):
+        since = f"{state.silent_since:%H:%M:%S} UTC"
+        return KubeError(f"the cluster at {state.host} has not answered since {since}", unreachable=True)
+    return _unreachable(state.host, state.failure)
 
 
 @asynccontextmanager
-async def connection(cluster: Cluster) -> AsyncIterator[aio_client.ApiClient]:
-    """A new ApiClient for one call, always closed, with every failure turned into a KubeError."""
+async def connection(cluster: Cluster, *, timeout: float | None = None) -> AsyncIterator[aio_client.ApiClient]:
+    """A new ApiClient for one call, always closed, with every failure turned into a KubeError.
+
+    While the cluster is known not to answer, this fails at once instead of waiting for a timeout. `timeout` is
+    the one the calls in the block use (REQUEST_TIMEOUT if not given), for the sentence when they run out of it.
+    """
+    state = health.monitor().of(cluster)
+    if silence := not_answering(cluster):
+        state.check_soon()  # pages still ask, so keep finding out when it answers again
+        raise silence
     try:
         api = await cluster.client()
-    except (ConfigException, SyncConfigException, OSError, TypeError, ValueError, yaml.YAMLError) as exc:
+    except health.CONFIG_ERRORS as exc:
         where = f" ({cluster.kubeconfig})" if cluster.kubeconfig else ""
         raise KubeError(
             f"cannot use the configuration of cluster {cluster.label}{where}: {exc}", unreachable=True
         ) from exc
     try:
-        yield api
+        with state.track(api):
+            yield api
     except ApiException as exc:
         raise _status_error(exc.status, exc.reason, exc.body) from exc
     except (aiohttp.ClientError, OSError, TimeoutError, ConfigException, SyncConfigException) as exc:
-        raise _unreachable(api.configuration.host, exc) from exc
+        # Dropped because the cluster stopped answering: say that, not how the connection ended.
+        if silence := not_answering(cluster):
+            raise silence from exc
+        state.check_soon()
+        raise _unreachable(api.configuration.host, exc, timeout) from exc
     finally:
         await api.close()
 
@@ -157,9 +185,9 @@ async def read_json(response: aiohttp.ClientResponse) -> dict[str, Any]:
 async def list_namespaces(cluster: Cluster) -> list[str]:
     """The names of the cluster's namespaces, sorted; just the cluster's own namespace if listing is forbidden."""
     try:
-        async with connection(cluster) as api:
+        async with connection(cluster, timeout=PAGE_TIMEOUT) as api:
             answer = await read_json(
-                await aio_client.CoreV1Api(api).list_namespace_without_preload_content(_request_timeout=REQUEST_TIMEOUT)
+                await aio_client.CoreV1Api(api).list_namespace_without_preload_content(_request_timeout=PAGE_TIMEOUT)
             )
     except Forbidden as exc:
         # Users confined to one namespace may not list namespaces; theirs is the one they can see. A 401 is
@@ -172,10 +200,10 @@ async def list_namespaces(cluster: Cluster) -> list[str]:
 
 async def get_pod(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
     """One pod as the API server serves it."""
-    async with connection(cluster) as api:
+    async with connection(cluster, timeout=PAGE_TIMEOUT) as api:
         return await read_json(
             await aio_client.CoreV1Api(api).read_namespaced_pod_without_preload_content(
-                name, namespace, _request_timeout=REQUEST_TIMEOUT
+                name, namespace, _request_timeout=PAGE_TIMEOUT
             )
         )
 
@@ -241,10 +269,10 @@ async def pod_events(cluster: Cluster, namespace: str, name: str, *, uid: str | 
     selector = f"involvedObject.kind=Pod,involvedObject.name={name}"
     if uid:
         selector += f",involvedObject.uid={uid}"
-    async with connection(cluster) as api:
+    async with connection(cluster, timeout=PAGE_TIMEOUT) as api:
         answer = await read_json(
             await aio_client.CoreV1Api(api).list_namespaced_event_without_preload_content(
-                namespace, field_selector=selector, _request_timeout=REQUEST_TIMEOUT
+                namespace, field_selector=selector, _request_timeout=PAGE_TIMEOUT
             )
         )
     events = [_event_summary(item) for item in answer.get("items") or []]
@@ -257,10 +285,10 @@ async def pod_events(cluster: Cluster, namespace: str, name: str, *, uid: str | 
 async def pod_metrics(cluster: Cluster, namespace: str, name: str) -> dict[str, dict[str, str]] | None:
     """Current CPU and memory per container from metrics.k8s.io; None if the cluster has none for this pod."""
     try:
-        async with connection(cluster) as api:
+        async with connection(cluster, timeout=PAGE_TIMEOUT) as api:
             answer = await read_json(
                 await aio_client.CustomObjectsApi(api).get_namespaced_custom_object_without_preload_content(
-                    METRICS_GROUP, METRICS_VERSION, namespace, "pods", name, _request_timeout=REQUEST_TIMEOUT
+                    METRICS_GROUP, METRICS_VERSION, namespace, "pods", name, _request_timeout=PAGE_TIMEOUT
                 )
             )
     except KubeError as exc:
@@ -331,12 +359,22 @@ async def delete_pod(cluster: Cluster, namespace: str, name: str, *, grace_perio
 # --- what pages need: answers that degrade instead of failing a whole page ------------------------------------
 
 
+# The namespaces each cluster listed last, for the picker while it cannot be reached; a few clusters at most.
+_last_namespaces: OrderedDict[Cluster, list[str]] = OrderedDict()
+LAST_NAMESPACES = 32
+
+
 async def list_namespaces_or(cluster: Cluster, fallback: str) -> list[str]:
-    """The namespaces for a picker; just `fallback` when the cluster cannot be asked."""
+    """The namespaces for a picker; those listed last, or just `fallback`, when the cluster cannot be asked."""
     try:
         names = await list_namespaces(cluster)
-    except KubeError:
-        return [fallback]
+    except KubeError as exc:
+        names = _last_namespaces.get(cluster, []) if exc.unreachable else []
+    else:
+        _last_namespaces[cluster] = names
+        _last_namespaces.move_to_end(cluster)
+        while len(_last_namespaces) > LAST_NAMESPACES:
+            _last_namespaces.popitem(last=False)
     return names if fallback in names else sorted([*names, fallback])
 
 
@@ -440,10 +478,10 @@ async def can_i(
         "spec": {"resourceAttributes": {k: v for k, v in attributes.items() if v}},
     }
     try:
-        async with connection(cluster) as api:
+        async with connection(cluster, timeout=PAGE_TIMEOUT) as api:
             answer = await read_json(
                 await aio_client.AuthorizationV1Api(api).create_self_subject_access_review_without_preload_content(
-                    review, _request_timeout=REQUEST_TIMEOUT
+                    review, _request_timeout=PAGE_TIMEOUT
                 )
             )
     except KubeError:

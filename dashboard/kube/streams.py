@@ -19,7 +19,15 @@ from kubernetes.aio.config.config_exception import ConfigException
 from kubernetes.config.config_exception import ConfigException as SyncConfigException
 
 from dashboard.kube.clusters import Cluster
-from dashboard.kube.resources import REQUEST_TIMEOUT, Forbidden, Invalid, KubeError, NotFound, _unreachable
+from dashboard.kube.resources import (
+    REQUEST_TIMEOUT,
+    Forbidden,
+    Invalid,
+    KubeError,
+    NotFound,
+    _unreachable,
+    not_answering,
+)
 
 # kubectl allows 4 MiB messages too; a terminal's output comes in far smaller pieces.
 MAX_MESSAGE = 4 * 1024 * 1024
@@ -75,6 +83,8 @@ async def open_stream(
 
     `what` names the action in error sentences ("open a terminal"). Every failure is a KubeError.
     """
+    if silence := not_answering(cluster):
+        raise silence  # a frozen or unreachable API server: say so now rather than after a timeout
     try:
         api = await cluster.client()
     except (ConfigException, SyncConfigException, OSError, TypeError, ValueError, yaml.YAMLError) as exc:

@@ -5,6 +5,10 @@ holds a `Subscription` that collects the names of pods that changed since it las
 viewer never falls behind: it simply sees several changes at once. The hub relists on 410 Gone,
 keeps the last pods it had while the cluster is unreachable (marked stale), retries with back-off,
 and stops a watch a while after its last viewer leaves.
+
+A watch that hears nothing may be a quiet namespace or a frozen API server; the cluster's health checks
+(kube/health.py), not the silence, tell which. When they find the cluster silent, the watch drops its
+connection, marks its pods stale and tells its viewers at once, then lists again when a check is answered.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 
 from kubernetes.aio import client as aio_client
 
-from dashboard.kube import resources
+from dashboard.kube import health, resources
 from dashboard.kube.clusters import Cluster
 from dashboard.kube.resources import KubeError
 
@@ -95,6 +99,7 @@ class NamespaceWatch:
         self.resource_version = ""
         self.subscribers: set[Subscription] = set()
         self.lists = 0  # how many times the namespace was listed: once, plus once per relist
+        self._delay = BACKOFF_FIRST
         self._task: asyncio.Task[None] | None = None
         self._idle: asyncio.TimerHandle | None = None
         self._first = asyncio.Event()
@@ -142,28 +147,47 @@ class NamespaceWatch:
             sub._notify(names)
 
     async def _run(self) -> None:
-        delay = BACKOFF_FIRST
+        checks = health.monitor().of(self.cluster)
+        with checks.hold():
+            await self._follow(checks)
+
+    async def _follow(self, checks: health.ClusterHealth) -> None:
+        self._delay = BACKOFF_FIRST
         while True:
             try:
-                async with resources.connection(self.cluster) as api:
-                    await self._list(api)
-                    delay = BACKOFF_FIRST
-                    while True:
-                        await self._watch(api)
+                await checks.unless_silent(self._list_and_watch())
             except Gone:
                 log.info("watch of %s/%s expired; listing again", self.cluster.id, self.namespace)
                 continue
             # Whatever went wrong becomes a banner and a retry, never a dead hub.
             except Exception as exc:
+                if silence := resources.not_answering(self.cluster):
+                    # The health checks say when to try again; until then every call would fail at once.
+                    self._fail(silence, "Retrying as soon as it answers.", since=checks.silent_since)
+                    await checks.answering()
+                    self._delay = BACKOFF_FIRST
+                    continue
                 err = exc if isinstance(exc, KubeError) else KubeError(f"the watch failed: {exc}")
-                self.error = f"{err.message[:1].upper()}{err.message[1:]}. Retrying in {max(delay, 1):.0f} s."
-                if self.stale_since is None:
-                    self.stale_since = datetime.now(UTC)
-                log.warning("watch of %s/%s failed: %s", self.cluster.id, self.namespace, err.message)
-                self._first.set()
-                self._notify(set())
-                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-                delay = min(delay * 2, BACKOFF_MAX)
+                self._fail(err, f"Retrying in {max(self._delay, 1):.0f} s.")
+                await asyncio.sleep(self._delay * random.uniform(0.8, 1.2))
+                self._delay = min(self._delay * 2, BACKOFF_MAX)
+
+    async def _list_and_watch(self) -> None:
+        async with resources.connection(self.cluster) as api:
+            await self._list(api)
+            self._delay = BACKOFF_FIRST
+            while True:
+                await self._watch(api)
+
+    def _fail(self, err: KubeError, retry: str, since: datetime | None = None) -> None:
+        """Keep the pods, marked stale since `since` (now), with a sentence saying why and when it tries again;
+        tell every viewer."""
+        self.error = f"{err.message[:1].upper()}{err.message[1:]}. {retry}"
+        if self.stale_since is None:
+            self.stale_since = since or datetime.now(UTC)
+        log.warning("watch of %s/%s failed: %s", self.cluster.id, self.namespace, err.message)
+        self._first.set()
+        self._notify(set())
 
     async def _list(self, api: aio_client.ApiClient) -> None:
         core = aio_client.CoreV1Api(api)

@@ -59,7 +59,7 @@ async def test_outage_keeps_stale_pods_then_recovers_by_itself(private_sandbox: 
         await until(lambda: sub.snapshot().error)
         down = sub.snapshot()
         assert down.error.startswith("Cannot reach the cluster at https://127.0.0.1:")
-        assert "Retrying in" in down.error
+        assert "Retrying" in down.error  # in N s, or as soon as the health checks get an answer
         assert down.stale
         assert "before" in down.pods  # the last data stays, marked stale
 
