@@ -1,4 +1,5 @@
-"""The ASGI entry point: `daphne dashboard.asgi:application` serves pages, static files and websockets."""
+"""The ASGI entry point: `python -m dashboard.server dashboard.asgi:application` serves pages, static files and
+websockets (daphne with Podscope's graceful stop and protocol limits; plain daphne serves it too)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from dashboard.origins import OriginValidator  # noqa: E402
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
 
 # Django only serves static files itself under DEBUG; Podscope usually runs alone under daphne with
@@ -25,6 +26,7 @@ http_application = ASGIStaticFilesHandler(django_asgi_app) if settings.PODSCOPE_
 application = ProtocolTypeRouter(
     {
         "http": http_application,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # Only the dashboard's own origin (scheme, host and port) may open a socket; see dashboard/origins.py.
+        "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

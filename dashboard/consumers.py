@@ -1,130 +1,93 @@
-"""Websocket consumers: keep an open pod list or pod page current by sending re-rendered fragments.
+"""Websocket consumers: live pages, log views and terminals, each a translator over dashboard/sockets.py.
 
-Each consumer authenticates, subscribes to the WatchHub and sends the same fragments the page rendered,
-with their element ids, which htmx's ws extension swaps in place. Close codes the page explains:
-4401 signed out, 4403 missing permission, 4404 no such cluster or bad name.
+`SocketConsumer` admits every socket the same way (session, page token, permission, address, limits), validates
+frames and always cleans up; these classes only subscribe, translate frames and let go. Close codes (in
+sockets.py) the pages explain: 4400 bad message, 4401 signed out, 4403 missing permission, 4404 no such cluster or
+bad name, 4429 over a limit, 1001 Podscope shutting down, 1011 Podscope failed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import re
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from importlib import import_module
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.contrib.auth import SESSION_KEY
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from dashboard import pods
 from dashboard.asciicast import Recorder
 from dashboard.context import pod_context
-from dashboard.kube import clusters, logs, watches
+from dashboard.kube import logs, watches
 from dashboard.kube.exec import ExecSession, Exit, open_shell
 from dashboard.kube.logs import Line, LogOptions, LogSubscription, Notice, Skipped
 from dashboard.kube.resources import Forbidden, KubeError
 from dashboard.kube.watches import Subscription, hub
 from dashboard.models import SessionRecord
-from dashboard.names import InvalidName, check_container, check_name, check_namespace, parse_since
+from dashboard.names import InvalidName, check_container, parse_since
+from dashboard.origins import port_key
 from dashboard.permissions import EXEC_PODS, READ_LOGS, VIEW_PODS, capabilities
-from dashboard.terminals import MAX_CELLS, BadRequest, close_record, open_record, parse_request, seats
+from dashboard.sockets import (
+    BAD_REQUEST,
+    FORBIDDEN,
+    NORMAL,
+    NOT_FOUND,
+    BadFrame,
+    Refusal,
+    SocketConsumer,
+    cancel,
+    query_params,
+    read_json,
+)
+from dashboard.terminals import MAX_CELLS, BadRequest, close_record, open_record, parse_request
 
 log = logging.getLogger(__name__)
 
-SIGNED_OUT, FORBIDDEN, NOT_FOUND = 4401, 4403, 4404
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z")
-# How often a quiet socket checks that its session still exists (a user who logs out loses the socket).
-SESSION_CHECK = 30.0
 # Several watch events usually arrive together (a restart changes status several times); one render covers them.
 COALESCE = 0.05
 
 
-async def admit(consumer: AsyncWebsocketConsumer, permission: str) -> Any:
-    """Accept the socket, then keep it only for a signed-in user with `permission` and a valid address.
-
-    On success the consumer has `cluster`, `namespace` and `name` ("" for a namespace) and the user is returned;
-    otherwise the socket is closed with the code the page explains and None is returned.
-    """
-    await consumer.accept()
-    user = consumer.scope.get("user")
-    if user is None or not user.is_authenticated:
-        await consumer.close(SIGNED_OUT)
-        return None
-    if not await database_sync_to_async(user.has_perm)(permission):
-        await consumer.close(FORBIDDEN)
-        return None
-    kwargs = consumer.scope["url_route"]["kwargs"]
-    try:
-        consumer.cluster = clusters.get(kwargs["cluster"])
-        consumer.namespace = check_namespace(kwargs["namespace"])
-        consumer.name = check_name(kwargs["name"]) if "name" in kwargs else ""
-    except (clusters.ClusterError, InvalidName):
-        await consumer.close(NOT_FOUND)
-        return None
-    return user
-
-
-@database_sync_to_async
-def session_alive(scope: dict[str, Any], user_pk: Any) -> bool:
-    """Whether the session a socket was opened with still belongs to the same user (no logout or expiry since)."""
-    key = scope["session"].session_key
-    if not key:
-        return False
-    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=key)
-    return str(store.get(SESSION_KEY)) == str(user_pk)
-
-
-class LiveConsumer(AsyncWebsocketConsumer):
-    """Authenticate, subscribe to one namespace, and re-render on every change until the socket closes."""
+class LiveConsumer(SocketConsumer):
+    """Subscribe to one namespace, and re-render on every change until the socket closes."""
 
     permission = VIEW_PODS
+    subscription: Subscription | None = None
+    pump: asyncio.Task[None] | None = None
 
-    async def connect(self) -> None:
-        user = await admit(self, self.permission)
-        if user is None:
-            return
-        self.caps = await database_sync_to_async(capabilities)(user)
-        self.user_pk = user.pk
-        self.subscription: Subscription | None = hub().subscribe(self.cluster, self.namespace)
-        self.pump = asyncio.create_task(self._pump())
+    async def tell(self, message: str) -> None:
+        # htmx swaps whatever arrives into the page; the close code is what these pages explain (podscope.js).
+        return
 
-    async def disconnect(self, code: int) -> None:
-        if task := getattr(self, "pump", None):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if sub := getattr(self, "subscription", None):
-            sub.close()
+    async def start(self) -> None:
+        self.caps = await database_sync_to_async(capabilities)(self.user)
+        self.port_key = port_key(self.ticket.session_key if self.ticket else None)
+        self.subscription = hub().subscribe(self.cluster, self.namespace)
+        self.pump = self.spawn(self._pump())
+
+    async def stop(self) -> None:
+        await cancel([self.pump])
+        if self.subscription is not None:
+            self.subscription.close()
 
     async def _pump(self) -> None:
         assert self.subscription is not None
         names: set[str] | None = None  # None: render everything once, as the page may be older than the snapshot
-        checked = time.monotonic()
         while True:
             try:
                 await self.changed(names)
             except Exception:
                 # A fragment that fails to render must not kill the socket; the next change tries again.
                 log.exception("rendering a live update of %s/%s failed", self.namespace, self.name or "pods")
-            try:
-                names = await asyncio.wait_for(self.subscription.changes(), SESSION_CHECK)
-                await asyncio.sleep(COALESCE)
-            except TimeoutError:
-                names = set()
-            if time.monotonic() - checked >= SESSION_CHECK:
-                checked = time.monotonic()
-                if not await session_alive(self.scope, self.user_pk):
-                    await self.close(SIGNED_OUT)
-                    return
+            names = await self.subscription.changes()
+            await asyncio.sleep(COALESCE)
 
     async def send_fragments(self, *parts: tuple[str, dict[str, Any]]) -> None:
         """Render each (template, context) and send them in one frame."""
@@ -139,24 +102,36 @@ class LiveConsumer(AsyncWebsocketConsumer):
         raise NotImplementedError
 
 
+# The pod list's filter form sends these fields (htmx ws-send), plus htmx's own HEADERS.
+FILTER_FIELDS = frozenset({"q", "selector", "page"})
+MAX_FIELD = 4096
+
+
+def filter_query(data: dict[str, Any]) -> pods.Query:
+    """The pod list's query from a filter frame, or BadFrame."""
+    fields: dict[str, str] = {}
+    for key, value in data.items():
+        if key == "HEADERS":
+            if not isinstance(value, dict) or not all(isinstance(v, str | bool | None) for v in value.values()):
+                raise BadFrame("HEADERS must be an object of plain values")
+            continue
+        if not isinstance(value, str) or len(value) > MAX_FIELD:
+            raise BadFrame(f'the field "{key[:40]}" must be text of at most {MAX_FIELD} characters')
+        if key in FILTER_FIELDS:
+            fields[key] = value
+    return pods.Query.from_params(fields)
+
+
 class PodListConsumer(LiveConsumer):
     """The pod table of one namespace, filtered and paged as the page asked."""
 
-    async def connect(self) -> None:
-        self.query = pods.Query.from_params(_query_params(self.scope))
-        await super().connect()
+    def parse(self) -> None:
+        self.query = pods.Query.from_params(query_params(self.scope))
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+    async def frame(self, text: str | None, data: bytes | None) -> None:
         # The filter form sends its fields as JSON (htmx ws-send) while the user types.
-        if getattr(self, "subscription", None) is None:
-            return  # refused at connect; a frame sent before the close arrived is ignored
-        try:
-            fields = json.loads(text_data or "{}")
-        except ValueError:
-            return
-        if isinstance(fields, dict):
-            self.query = pods.Query.from_params({k: str(v) for k, v in fields.items() if isinstance(v, str | int)})
-            await self.changed(None)
+        self.query = filter_query(read_json(text))
+        await self.changed(None)
 
     async def changed(self, names: set[str] | None) -> None:
         snapshot = self.subscription.snapshot()
@@ -170,20 +145,16 @@ class PodConsumer(LiveConsumer):
     """One pod's page: summary, diagram, containers, events and YAML."""
 
     REFRESH = 5.0  # events and metrics are not watched; they are fetched again this often
+    refresher: asyncio.Task[None] | None = None
 
-    async def connect(self) -> None:
-        self.last_fetch = 0.0
+    async def start(self) -> None:
         self.context: dict[str, Any] = {}
-        await super().connect()
-        if getattr(self, "subscription", None) is not None:
-            self.refresher = asyncio.create_task(self._refresh())
+        await super().start()
+        self.refresher = self.spawn(self._refresh())
 
-    async def disconnect(self, code: int) -> None:
-        if task := getattr(self, "refresher", None):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await super().disconnect(code)
+    async def stop(self) -> None:
+        await cancel([self.refresher])
+        await super().stop()
 
     async def _refresh(self) -> None:
         while True:
@@ -206,7 +177,7 @@ class PodConsumer(LiveConsumer):
             self.context = await pod_context(
                 self.cluster, self.namespace, self.name, pod, snapshot, self.context.get("fetched")
             )
-        self.context |= {"caps": self.caps, "live": True}
+        self.context |= {"caps": self.caps, "live": True, "port_key": self.port_key}
         if pod is None:
             parts = [("dashboard/_pod_summary.html", self.context)]
         else:
@@ -220,22 +191,13 @@ class PodConsumer(LiveConsumer):
         await self.send_fragments(*parts, self.status_part())
 
 
-def _query_params(scope: dict[str, Any]) -> dict[str, str]:
-    from urllib.parse import parse_qsl
-
-    return dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-
-
 # --- logs ---------------------------------------------------------------------------------------------------
 
-BAD_REQUEST = 4400
 FRAME_INTERVAL = 0.05  # at most one frame of lines per 50 ms
 FRAME_BYTES = 64 * 1024
 MAX_TAIL = 100_000
-
-
-class StartError(ValueError):
-    """A `start` frame the log view cannot follow, with a sentence for the user."""
+START_FIELDS = frozenset({"type", "container", "tail", "since", "previous", "resume"})
+MAX_RESUME = 256
 
 
 @dataclass(frozen=True)
@@ -245,35 +207,54 @@ class LogStart:
     resume: dict[str, tuple[str, int]]
 
 
-def parse_start(frame: str) -> LogStart:
-    """Read and check a `start` frame from the log view."""
+def _resume_point(name: str, point: Any) -> tuple[str, int]:
     try:
-        data = json.loads(frame)
-    except ValueError:
-        raise StartError("the log view sent something that is not JSON") from None
-    if not isinstance(data, dict) or data.get("type") != "start":
-        raise StartError('the log view must start with {"type": "start", ...}')
-    container = data.get("container") or ""
+        check_container(name)
+    except InvalidName as exc:
+        raise BadFrame(f"resume names a container that cannot exist: {exc}") from None
+    if not (
+        isinstance(point, list)
+        and len(point) == 2
+        and isinstance(point[0], str)
+        and TIMESTAMP.fullmatch(point[0])
+        and isinstance(point[1], int)
+        and not isinstance(point[1], bool)
+        and point[1] >= 0
+    ):
+        raise BadFrame(f'the resume point of "{name}" must be [timestamp, number of lines]')
+    return point[0], point[1]
+
+
+def parse_start(data: dict[str, Any]) -> LogStart:
+    """Check a `start` frame from the log view, field by field; BadFrame says what is wrong."""
+    if data.get("type") != "start":
+        raise BadFrame('the log view must send {"type": "start", ...}')
+    if unknown := sorted(set(data) - START_FIELDS):
+        raise BadFrame(f'the start message has a field it should not: "{unknown[0][:40]}"')
+    # Empty and null both mean "none" here; anything else must be text (0, [] or false are not).
+    container = "" if data.get("container") is None else data["container"]
+    since = "" if data.get("since") is None else data["since"]
+    if not isinstance(container, str):
+        raise BadFrame("container must be a container's name, or empty for every container")
+    if not isinstance(since, str):
+        raise BadFrame("since must be a duration such as 5m, or empty")
     try:
         if container:
-            check_container(str(container))
-        since_seconds = parse_since(str(data.get("since") or ""))
+            check_container(container)
+        since_seconds = parse_since(since)
     except InvalidName as exc:
-        raise StartError(str(exc)) from None
+        raise BadFrame(str(exc)) from None
     tail = data.get("tail", 100)
     if tail is not None and (not isinstance(tail, int) or isinstance(tail, bool) or not 0 <= tail <= MAX_TAIL):
-        raise StartError(f"tail must be a number of lines from 0 to {MAX_TAIL}, or all")
-    resume: dict[str, tuple[str, int]] = {}
-    for name, point in (data.get("resume") or {}).items():
-        if (
-            isinstance(point, list)
-            and len(point) == 2
-            and isinstance(point[0], str)
-            and TIMESTAMP.fullmatch(point[0])
-            and isinstance(point[1], int)
-        ):
-            resume[str(name)] = (point[0], point[1])
-    options = LogOptions(tail=tail, since_seconds=since_seconds, previous=bool(data.get("previous")))
+        raise BadFrame(f"tail must be a number of lines from 0 to {MAX_TAIL}, or all")
+    previous = data.get("previous", False)
+    if not isinstance(previous, bool):
+        raise BadFrame("previous must be true or false")
+    points = {} if data.get("resume") is None else data["resume"]
+    if not isinstance(points, dict) or len(points) > MAX_RESUME:
+        raise BadFrame(f"resume must be an object of at most {MAX_RESUME} containers and where each left off")
+    resume = {name: _resume_point(name, point) for name, point in points.items()}
+    options = LogOptions(tail=tail, since_seconds=since_seconds, previous=previous)
     return LogStart(container, options, resume)
 
 
@@ -285,28 +266,21 @@ def normal_ts(ts: str) -> str:
     return f"{whole}.{fraction[:9]:0<9}Z"
 
 
-class LogConsumer(AsyncWebsocketConsumer):
+class LogConsumer(SocketConsumer):
     """One log view: a container's log or every container's merged, followed through LogHub."""
 
-    async def connect(self) -> None:
-        if await admit(self, READ_LOGS) is None:
-            return
-        self.subscriptions: list[LogSubscription] = []
-        self.pump: asyncio.Task[None] | None = None
+    permission = READ_LOGS
+    kind = "logs"
+    forbidden = "You do not have the permission to read these logs."
+    subscriptions: list[LogSubscription]
+    pump: asyncio.Task[None] | None = None
 
-    async def disconnect(self, code: int) -> None:
-        await self._stop()
+    async def start(self) -> None:
+        self.subscriptions = []
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if not hasattr(self, "subscriptions"):
-            return  # refused at connect; a frame sent before the close arrived is ignored
-        try:
-            start = parse_start(text_data or "")
-        except StartError as exc:
-            await self.send(text_data=json.dumps({"type": "error", "message": str(exc)}))
-            await self.close(BAD_REQUEST)
-            return
-        await self._stop()
+    async def frame(self, text: str | None, data: bytes | None) -> None:
+        start = parse_start(read_json(text))
+        await self.stop()
         snapshot = await watches.hub().snapshot(self.cluster, self.namespace)
         pod = snapshot.pods.get(self.name)
         everyone = [{"name": c.name, "kind": c.kind} for c in pods.containers_of(pod)] if pod else []
@@ -320,14 +294,11 @@ class LogConsumer(AsyncWebsocketConsumer):
             hub.subscribe(self.cluster, self.namespace, self.name, name, start.options, after=start.resume.get(name))
             for name in names
         ]
-        self.pump = asyncio.create_task(self._pump())
+        self.pump = self.spawn(self._pump())
 
-    async def _stop(self) -> None:
-        if getattr(self, "pump", None) is not None:
-            self.pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.pump
-            self.pump = None
+    async def stop(self) -> None:
+        await cancel([self.pump])
+        self.pump = None
         for sub in getattr(self, "subscriptions", []):
             sub.close()
         self.subscriptions = []
@@ -349,8 +320,8 @@ class LogConsumer(AsyncWebsocketConsumer):
                 batches = [task.result() for task in done]
                 for task in done:
                     del waiting[task]
-                for frame in frames(batches):
-                    await self.send(text_data=frame)
+                for each in frames(batches):
+                    await self.send(text_data=each)
         finally:
             for task in waiting:
                 task.cancel()
@@ -394,12 +365,15 @@ def frames(batches: list[list[Any]]) -> list[str]:
 
 # --- terminals ----------------------------------------------------------------------------------------------
 
-TOO_MANY = 4429
 # Keystrokes typed while the shell is still starting are kept for it, up to this much.
 EARLY_INPUT = 64 * 1024
+# Resize and ping are the only text messages a terminal page sends; they are small.
+MAX_CONTROL_FRAME = 4096
+ENDED_EARLY = "The terminal was closed before the command ended."
+CONTROL_FIELDS = {"ping": {"type"}, "resize": {"type", "cols", "rows"}}
 
 
-class ExecConsumer(AsyncWebsocketConsumer):
+class ExecConsumer(SocketConsumer):
     """One terminal: a command in a container through an ExecSession, audited from the attempt to the end.
 
     The page opens the socket with the container, command and size in its query string. Binary frames carry
@@ -407,58 +381,37 @@ class ExecConsumer(AsyncWebsocketConsumer):
     `started`, `notice`, `error`, `exit` and `pong` to it.
     """
 
+    permission = EXEC_PODS
+    kind = "exec"
+    forbidden = "You do not have the permission to open terminals (exec) in pods."
     record: SessionRecord | None = None
     session: ExecSession | None = None
     recorder: Recorder | None = None
-    seat: int | None = None
+    runner: asyncio.Task[None] | None = None
+    request: Any = None
 
-    async def connect(self) -> None:
-        self.early: list[bytes] = []
-        self.tasks: list[asyncio.Task[None]] = []
-        await self.accept()
-        refusal = await self._admit()
-        if refusal is not None:
-            code, message = refusal
-            await self._audit(allowed=False, outcome=message)
-            await self.send(text_data=json.dumps({"type": "error", "message": message}))
-            await self.close(code)
-            return
-        self.record = await self._audit(allowed=True, command=self.request.command_label)
-        self.tasks = [asyncio.create_task(self._run()), asyncio.create_task(self._watch_session())]
-
-    async def _admit(self) -> tuple[int, str] | None:
-        """None when the terminal may open; otherwise the close code and the sentence saying why not."""
-        user = self.scope.get("user")
-        kwargs = self.scope["url_route"]["kwargs"]
-        if user is None or not user.is_authenticated:
-            return SIGNED_OUT, "You are signed out; sign in again to open a terminal."
-        if not await database_sync_to_async(user.has_perm)(EXEC_PODS):
-            return FORBIDDEN, "You do not have the permission to open terminals (exec) in pods."
+    def parse(self) -> None:
         try:
-            self.cluster = clusters.get(kwargs["cluster"])
-            self.namespace = check_namespace(kwargs["namespace"])
-            self.name = check_name(kwargs["name"])
-            self.request = parse_request(_query_params(self.scope))
-        except clusters.ClusterError as exc:
-            return NOT_FOUND, str(exc)
-        except InvalidName as exc:
-            return NOT_FOUND, str(exc)
+            self.request = parse_request(query_params(self.scope))
         except BadRequest as exc:
-            return BAD_REQUEST, str(exc)
-        limit = settings.PODSCOPE_EXEC_MAX_SESSIONS
-        if not seats.take(user.pk, limit):
-            return TOO_MANY, f"You already have {limit} terminals open, the most allowed; close one to open another."
-        self.seat = user.pk
-        return None
+            raise BadFrame(str(exc)) from None
+
+    async def refused(self, refusal: Refusal) -> None:
+        await self._audit(allowed=False, outcome=refusal.message)
+
+    async def start(self) -> None:
+        self.early: list[bytes] = []
+        self.record = await self._audit(allowed=True, command=self.request.command_label)
+        self.runner = self.spawn(self._run())
 
     async def _audit(self, **fields: Any) -> SessionRecord:
-        request = getattr(self, "request", None)
+        request = self.request
         if request is not None:
             fields.setdefault("container", request.container)
             fields.setdefault("command", request.command_label)
         else:
-            fields.setdefault("container", _query_params(self.scope).get("container", ""))
-            fields.setdefault("command", _query_params(self.scope).get("command", ""))
+            fields.setdefault("container", query_params(self.scope).get("container", ""))
+            fields.setdefault("command", query_params(self.scope).get("command", ""))
         return await database_sync_to_async(open_record)(self.scope, kind=SessionRecord.Kind.EXEC, **fields)
 
     async def _send_json(self, **message: Any) -> None:
@@ -481,8 +434,7 @@ class ExecConsumer(AsyncWebsocketConsumer):
             # The cluster's own refusal is a denied attempt, as Podscope's is.
             refused = isinstance(exc, Forbidden)
             await self._finish(outcome=message, **({"allowed": False} if refused else {}))
-            await self._send_json(type="error", message=message)
-            await self.close(FORBIDDEN if refused else NOT_FOUND if exc.status == 404 else BAD_REQUEST)
+            await self.end(FORBIDDEN if refused else NOT_FOUND if exc.status == 404 else BAD_REQUEST, message)
             return
         session = self.session
         if (self.request.cols, self.request.rows) != (request.cols, request.rows):
@@ -507,7 +459,7 @@ class ExecConsumer(AsyncWebsocketConsumer):
         end = session.exit or Exit(None)
         await self._finish(exit_code=end.code, outcome="" if end.code == 0 else end.message)
         await self._send_json(type="exit", code=end.code, message=end.message)
-        await self.close(1000)
+        await self.end(NORMAL)
 
     def _start_recording(self) -> Recorder:
         request, user = self.request, self.scope["user"]
@@ -522,34 +474,22 @@ class ExecConsumer(AsyncWebsocketConsumer):
         close_record(self.record, recording=recorder.name, ended=None)
         return recorder
 
-    async def _watch_session(self) -> None:
-        # A user who signs out elsewhere loses their terminals too.
-        user_pk = self.scope["user"].pk
-        while True:
-            await asyncio.sleep(SESSION_CHECK)
-            if not await session_alive(self.scope, user_pk):
-                await self._send_json(type="error", message="You were signed out, so this terminal was closed.")
-                await self.close(SIGNED_OUT)
-                return
-
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+    async def frame(self, text: str | None, data: bytes | None) -> None:
         if self.record is None or self.record.ended is not None:
-            return  # refused, or over: frames that crossed the close are ignored
-        if bytes_data is not None:
-            await self._input(bytes_data)
+            return  # over: frames that crossed the end are ignored
+        if data is not None:
+            await self._input(data)
             return
-        try:
-            message = json.loads(text_data or "")
-        except ValueError:
-            return
-        if not isinstance(message, dict):
-            return
-        if message.get("type") == "ping":
+        message = read_json(text, limit=MAX_CONTROL_FRAME)
+        kind = message.get("type")
+        if not isinstance(kind, str) or kind not in CONTROL_FIELDS or set(message) - CONTROL_FIELDS[kind]:
+            raise BadFrame('a terminal takes keystrokes, and {"type": "resize", "cols", "rows"} or {"type": "ping"}')
+        if kind == "ping":
             await self._send_json(type="pong")
-        elif message.get("type") == "resize":
+        elif kind == "resize":
             cols, rows = message.get("cols"), message.get("rows")
-            if not all(isinstance(n, int) and 1 <= n <= MAX_CELLS for n in (cols, rows)):
-                return
+            if not all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_CELLS for n in (cols, rows)):
+                raise BadFrame(f"a resize needs cols and rows, whole numbers from 1 to {MAX_CELLS}")
             if self.session:
                 await self.session.resize(cols, rows)
             else:
@@ -588,16 +528,11 @@ class ExecConsumer(AsyncWebsocketConsumer):
         fields["ended"] = timezone.now()
         await database_sync_to_async(close_record)(record, **fields)
 
-    async def disconnect(self, code: int) -> None:
-        current = asyncio.current_task()
-        for task in self.tasks:
-            if task is not current:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        if self.session is not None:
-            await self.session.close()
-        await self._finish(outcome="The terminal was closed before the command ended.")
-        if self.seat is not None:
-            seats.give_back(self.seat)
-            self.seat = None
+    async def stop(self) -> None:
+        await cancel([self.runner])
+        try:
+            if self.session is not None:
+                await self.session.close()
+        finally:
+            # Whatever ended the socket (the page, a revocation, a shutdown, a failure) ends the audit row too.
+            await self._finish(outcome=self.reason or ENDED_EARLY)

@@ -12,6 +12,7 @@ from django.http import HttpRequest
 from dashboard import diagram, manifests, pods
 from dashboard.kube import clusters, resources
 from dashboard.kube.watches import Snapshot
+from dashboard.origins import port_key, socket_token
 
 
 def podscope(request: HttpRequest) -> dict[str, Any]:
@@ -19,7 +20,14 @@ def podscope(request: HttpRequest) -> dict[str, Any]:
     match = request.resolver_match
     found = clusters.discover()
     current = (match.kwargs.get("cluster") if match else None) or ""
-    return {"clusters": found, "current_cluster": current if any(c.id == current for c in found) else ""}
+    session_key = request.session.session_key if hasattr(request, "session") else None
+    return {
+        "clusters": found,
+        "current_cluster": current if any(c.id == current for c in found) else "",
+        # Sockets and links into pods' ports prove with these that this page is Podscope's (dashboard/origins.py).
+        "socket_token": socket_token(session_key),
+        "port_key": port_key(session_key),
+    }
 
 
 # The extras last fetched per pod, shown while the cluster does not answer: a page keeps the last data it had.

@@ -31,6 +31,7 @@ from dashboard import pods
 from dashboard.kube import clusters, resources
 from dashboard.kube.portforward import PortConnection
 from dashboard.models import SessionRecord
+from dashboard.origins import port_token_valid
 from dashboard.permissions import EXEC_PODS
 
 log = logging.getLogger(__name__)
@@ -88,14 +89,31 @@ class Failed(Exception):
         self.title, self.message, self.status, self.refused = title, message, status, refused
 
 
-async def admit(request: HttpRequest, user: Any) -> None:
-    """Refuse (Failed, 403) a user without the exec permission, and a request Podscope's CSRF protection refuses.
+class BadLink(Failed):
+    """A request whose link into the pod's port was not made for this session: offer a good one instead."""
 
-    The view is exempt from the CSRF middleware only so that its refusals, too, are recorded: a form or script
-    elsewhere must not send requests into pods as the signed-in user.
+
+async def admit(request: HttpRequest, user: Any, token: str) -> None:
+    """Refuse (Failed, 403) a user without the exec permission, a link not made for this session and this port,
+    and a request Podscope's CSRF protection refuses.
+
+    The link's token (dashboard/origins.py) is what keeps a page on another port or site, which the browser sends
+    Podscope's cookies from, from sending requests into pods as the signed-in user; the CSRF check does the same
+    for unsafe methods. The view is exempt from the CSRF middleware only so that its refusals, too, are recorded.
     """
     if not await sync_to_async(user.has_perm)(EXEC_PODS):
         raise Failed("Not allowed", "Opening a pod's port needs the permission to exec in pods.", 403, refused=True)
+    route = request.resolver_match.kwargs if request.resolver_match else {}
+    where = (route.get("cluster", ""), route.get("namespace", ""), route.get("name", ""), route.get("port", 0))
+    if not port_token_valid(request.session.session_key, token, *where):
+        raise BadLink(
+            "Open it from Podscope",
+            f"This link to port {where[3]} of pod {where[2]} was not made by Podscope for you, or not in this "
+            "session, so it was not followed: nothing was sent to the pod. Open the port from the pod's page, or "
+            "with the link below.",
+            403,
+            refused=True,
+        )
     # The body is the pod's, never parsed here (the CSRF check would read a posted form), so it goes on as it came.
     # A token can still come in the X-CSRFToken header.
     request.POST = QueryDict()
@@ -362,7 +380,7 @@ def _failure(exc: BaseException, port: int, pod: str) -> Failed:
 
 
 async def forward(
-    request: HttpRequest, attempt: Attempt, cluster: clusters.Cluster, namespace: str, name: str, port: int
+    request: HttpRequest, attempt: Attempt, cluster: clusters.Cluster, namespace: str, name: str, port: int, token: str
 ) -> StreamingHttpResponse:
     """Send the request to the pod's port and answer with what the pod answers, its body streamed.
 
@@ -396,7 +414,7 @@ async def forward(
     except (TimeoutError, h11.ProtocolError, resources.KubeError, OSError) as exc:
         await _close(connection, attempt)
         raise _failure(exc, port, name) from None
-    prefix = reverse("pod-port", args=[cluster.id, namespace, name, port])
+    prefix = reverse("pod-port", args=[cluster.id, namespace, name, port, token])
     reason = head.reason.decode("latin-1", "replace") or None
     response = StreamingHttpResponse(_stream(exchange, connection, attempt), status=head.status_code, reason=reason)
     upstream = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in head.headers]

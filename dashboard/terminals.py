@@ -1,4 +1,4 @@
-"""What a terminal needs besides the stream itself: the request it was opened with, seats per user, its audit row.
+"""What a terminal needs besides the stream itself: the request it was opened with and its audit row.
 
 The exec consumer stays a translator: it asks this module whether a terminal may open and writes what happened
 through it, so the rules (limits, what an audit row holds) live in one place.
@@ -7,7 +7,6 @@ through it, so the rules (limits, what an audit row holds) live in one place.
 from __future__ import annotations
 
 import shlex
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,28 +66,6 @@ def parse_request(params: dict[str, str]) -> TerminalRequest:
         if not command:
             raise BadRequest("the command is empty")
     return TerminalRequest(container, command, _cells(params, "cols", 80), _cells(params, "rows", 24))
-
-
-class Seats:
-    """Concurrent terminals per user in this process."""
-
-    def __init__(self) -> None:
-        self.taken: Counter[int] = Counter()
-
-    def take(self, user_id: int, limit: int) -> bool:
-        """Take a seat for `user_id` unless they already hold `limit`."""
-        if self.taken[user_id] >= limit:
-            return False
-        self.taken[user_id] += 1
-        return True
-
-    def give_back(self, user_id: int) -> None:
-        self.taken[user_id] -= 1
-        if self.taken[user_id] <= 0:
-            del self.taken[user_id]
-
-
-seats = Seats()
 
 
 def client_address(scope: dict[str, Any]) -> str:

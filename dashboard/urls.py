@@ -16,9 +16,18 @@ urlpatterns = [
     path("c/<str:cluster>/ns/<str:namespace>/pods/<str:name>/delete/", views.pod_delete, name="pod-delete"),
     path("c/<str:cluster>/ns/<str:namespace>/pods/<str:name>/log/", views.pod_log, name="pod-log"),
     path("c/<str:cluster>/ns/<str:namespace>/pods/<str:name>/terminal/", views.pod_terminal, name="pod-terminal"),
-    path("c/<str:cluster>/ns/<str:namespace>/pods/<str:name>/port/<int:port>/", views.pod_port, name="pod-port"),
+    # A link into a pod's port carries a token bound to the session and that port (dashboard/origins.py); without
+    # it, the bare address offers the link on a page of Podscope's own.
     path(
-        "c/<str:cluster>/ns/<str:namespace>/pods/<str:name>/port/<int:port>/<path:rest>",
+        "c/<str:cluster>/ns/<str:namespace>/pods/<str:name>/port/<int:port>/", views.pod_port_open, name="pod-port-open"
+    ),
+    path(
+        "c/<str:cluster>/ns/<str:namespace>/pods/<str:name>/port/<int:port>/<str:token>/",
+        views.pod_port,
+        name="pod-port",
+    ),
+    path(
+        "c/<str:cluster>/ns/<str:namespace>/pods/<str:name>/port/<int:port>/<str:token>/<path:rest>",
         views.pod_port,
         name="pod-port",
     ),

@@ -20,12 +20,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from dashboard import diagram, examples, manifests, pods, proxy, terminals, workers
+from dashboard import diagram, examples, manifests, pods, proxy, sockets, terminals, workers
 from dashboard.context import pod_context
 from dashboard.kube import clusters, resources
-from dashboard.kube.watches import hub
+from dashboard.kube.watches import Snapshot, hub
 from dashboard.models import LoginToken
 from dashboard.names import InvalidName, check_container, check_name, check_namespace, parse_since
+from dashboard.origins import port_key, port_token, socket_token
 from dashboard.permissions import EXEC_PODS, READ_LOGS, VIEW_PODS, WRITE_PODS, capabilities
 
 arender = sync_to_async(render)
@@ -33,15 +34,15 @@ AsyncView = Callable[..., Awaitable[HttpResponse]]
 
 
 class Problem(Exception):
-    """Something the user asked for that cannot be shown, with a sentence saying why."""
+    """Something the user asked for that cannot be shown, with a sentence saying why (and a way on, if any)."""
 
-    def __init__(self, title: str, message: str, status: int = 400) -> None:
+    def __init__(self, title: str, message: str, status: int = 400, link: tuple[str, str] | None = None) -> None:
         super().__init__(message)
-        self.title, self.message, self.status = title, message, status
+        self.title, self.message, self.status, self.link = title, message, status, link
 
 
 def problem_page(request: HttpRequest, exc: Problem) -> HttpResponse:
-    context = {"title": exc.title, "message": exc.message, "status": exc.status}
+    context = {"title": exc.title, "message": exc.message, "status": exc.status, "link": exc.link}
     return render(request, "dashboard/problem.html", context, status=exc.status)
 
 
@@ -84,6 +85,15 @@ def _names(namespace: str, name: str | None = None) -> None:
         raise Problem("Not a valid name", str(exc), 404) from None
 
 
+async def _snapshot(request: HttpRequest, cluster: clusters.Cluster, namespace: str) -> Snapshot:
+    """The namespace's pods from the shared watch, within the person's limit of namespaces watched at once."""
+    user = await request.auser()
+    refusal = sockets.registry().touch(user.pk, cluster.id, namespace)
+    if refusal is not None:
+        raise Problem("Too many namespaces", refusal.message, 429)
+    return await hub().snapshot(cluster, namespace)
+
+
 def home(request: HttpRequest) -> HttpResponse:
     if picked := request.GET.get("cluster"):
         return cluster_home(request, picked)
@@ -119,7 +129,7 @@ async def pod_list(request: HttpRequest, cluster: str, namespace: str) -> HttpRe
     _names(namespace)
     query = pods.Query.from_params(request.GET)
     snapshot, namespaces = await asyncio.gather(
-        hub().snapshot(found, namespace), resources.list_namespaces_or(found, namespace)
+        _snapshot(request, found, namespace), resources.list_namespaces_or(found, namespace)
     )
     table = pods.table(snapshot.pods.values(), query, now)
     context = {"cluster": found, "namespace": namespace, "namespaces": namespaces, "snapshot": snapshot}
@@ -131,7 +141,7 @@ async def pod_list(request: HttpRequest, cluster: str, namespace: str) -> HttpRe
 async def pod_detail(request: HttpRequest, cluster: str, namespace: str, name: str) -> HttpResponse:
     found = _cluster(cluster)
     _names(namespace, name)
-    snapshot = await hub().snapshot(found, namespace)
+    snapshot = await _snapshot(request, found, namespace)
     pod = snapshot.pods.get(name)
     if pod is None and snapshot.synced:
         raise Problem("Pod not found", f'There is no pod "{name}" in namespace "{namespace}" of {found.label}.', 404)
@@ -141,7 +151,7 @@ async def pod_detail(request: HttpRequest, cluster: str, namespace: str, name: s
     if pod is not None and context["caps"]["logs"]:
         here = reverse("pod-detail", args=[found.id, namespace, name])
         context |= {
-            "log_socket_url": f"/ws{here}logs/",
+            "log_socket_url": f"/ws{here}logs/?token={socket_token(request.session.session_key)}",
             "log_download_url": reverse("pod-log", args=[found.id, namespace, name]),
             "log_containers": pods.containers_of(pod),
             "log_buffer": settings.PODSCOPE_LOG_BUFFER,
@@ -153,7 +163,7 @@ async def pod_detail(request: HttpRequest, cluster: str, namespace: str, name: s
 async def pod_diagram(request: HttpRequest, cluster: str, namespace: str, name: str) -> HttpResponse:
     found = _cluster(cluster)
     _names(namespace, name)
-    pod = (await hub().snapshot(found, namespace)).pods.get(name)
+    pod = (await _snapshot(request, found, namespace)).pods.get(name)
     if pod is None:
         raise Problem("Pod not found", f'There is no pod "{name}" in namespace "{namespace}".', 404)
     return await arender(request, "dashboard/_pod_diagram.html", {"diagram": diagram.layout(pod)})
@@ -220,19 +230,42 @@ async def pod_log(request: HttpRequest, cluster: str, namespace: str, name: str)
 
 @csrf_exempt  # checked inside, so that a refusal is recorded like any other
 async def pod_port(
-    request: HttpRequest, cluster: str, namespace: str, name: str, port: int, rest: str = ""
+    request: HttpRequest, cluster: str, namespace: str, name: str, port: int, token: str, rest: str = ""
 ) -> HttpResponse:
     """Forward one HTTP request to a pod's port and stream its answer back (see docs/terminals.md)."""
     user = await request.auser()
     attempt = proxy.Attempt.of(request, user, cluster, namespace, name, port)
     try:
-        await proxy.admit(request, user)
+        await proxy.admit(request, user, token)
         found = _cluster(cluster)
         _names(namespace, name)
-        return await proxy.forward(request, attempt, found, namespace, name, port)
+        return await proxy.forward(request, attempt, found, namespace, name, port, token)
     except (Problem, proxy.Failed) as exc:
         await attempt.end(proxy.outcome_text(exc.status, exc.message), refused=getattr(exc, "refused", False))
-        return await sync_to_async(problem_page)(request, Problem(exc.title, exc.message, exc.status))
+        link = _port_link(request, cluster, namespace, name, port) if isinstance(exc, proxy.BadLink) else None
+        return await sync_to_async(problem_page)(request, Problem(exc.title, exc.message, exc.status, link))
+
+
+def _port_link(request: HttpRequest, cluster: str, namespace: str, name: str, port: int) -> tuple[str, str]:
+    key = port_key(request.session.session_key)
+    token = port_token(key, cluster, namespace, name, port)
+    return reverse("pod-port", args=[cluster, namespace, name, port, token]), f"Open port {port} of {name}"
+
+
+@permission(EXEC_PODS)
+async def pod_port_open(request: HttpRequest, cluster: str, namespace: str, name: str, port: int) -> HttpResponse:
+    """A pod's port asked for without its token: offer the link on Podscope's own page, never follow it blindly."""
+    found = _cluster(cluster)
+    _names(namespace, name)
+    if not 1 <= port <= 65535:
+        raise Problem("Not a port", f"{port} is not a TCP port: ports go from 1 to 65535.", 404)
+    raise Problem(
+        f"Open port {port} of {name}?",
+        f"Podscope opens a pod's port only from a link it made for you. Follow the link below to open port {port} "
+        f'of pod "{name}" in namespace "{namespace}" of {found.label}, as kubectl port-forward would.',
+        200,
+        _port_link(request, found.id, namespace, name, port),
+    )
 
 
 @permission(EXEC_PODS)
@@ -251,7 +284,8 @@ async def pod_terminal(request: HttpRequest, cluster: str, namespace: str, name:
     containers, chosen = terminals.choices(pod, request.GET.get("container", ""))
     here = reverse("pod-detail", args=[found.id, namespace, name])
     context = {"cluster": found, "namespace": namespace, "name": name, "containers": containers, "chosen": chosen}
-    context |= {"command": request.GET.get("command", ""), "socket_url": f"/ws{here}exec/", "exec_allowed": allowed}
+    socket_url = f"/ws{here}exec/?token={socket_token(request.session.session_key)}"
+    context |= {"command": request.GET.get("command", ""), "socket_url": socket_url, "exec_allowed": allowed}
     context |= {"keepalive": settings.PODSCOPE_EXEC_KEEPALIVE, "projector": request.GET.get("projector") == "1"}
     return await arender(request, "dashboard/terminal.html", context)
 

@@ -149,7 +149,11 @@ class ExecSession:
         )
         session = cls(upstream, command)
         if size:
-            await session.resize(*size)
+            try:
+                await session.resize(*size)
+            except BaseException:
+                await upstream.close()  # cancelled or failed before the caller got the session: close it here
+                raise
         return session
 
     @property
@@ -251,7 +255,11 @@ async def open_shell(
         session = await ExecSession.open(cluster, namespace, pod, container, candidate, size=size, heartbeat=heartbeat)
         if command:
             return session
-        await session._probe()
+        try:
+            await session._probe()
+        except BaseException:
+            await session.close()  # cancelled while probing: the caller never gets this session to close
+            raise
         if session.exit is None or not session.exit.missing_command:
             return session
         await session.close()

@@ -40,7 +40,7 @@ _REFUSED = {
 }
 
 
-@dataclass
+@dataclass(eq=False)
 class Upstream:
     """An open websocket to the API server and the session that carries it; `close()` ends both."""
 
@@ -49,13 +49,26 @@ class Upstream:
     protocol: str
     _closed: bool = field(default=False, repr=False)
 
+    def __post_init__(self) -> None:
+        _open.add(self)
+
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        _open.discard(self)
         with contextlib.suppress(Exception):
             await self.socket.close()
         await self.session.close()
+
+
+# Every stream opened and not closed yet, held strongly: one that is never closed stays counted.
+_open: set[Upstream] = set()
+
+
+def open_streams() -> int:
+    """How many exec and port-forward streams to API servers this process holds open."""
+    return len(_open)
 
 
 def _refusal(status: int, what: str) -> KubeError:

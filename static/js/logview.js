@@ -27,10 +27,14 @@
   const SEARCH_DELAY_MS = 150;
 
   // Closes after which reconnecting would only be refused again.
+  // Closes after which reconnecting cannot help; the server's own sentence, when it sent one, is shown instead.
   const FINAL_CLOSES = {
-    4401: "Signed out: reload the page to sign in again.",
+    1009: "A message was too large for Podscope; reload the page.",
+    1011: "Podscope failed while serving this log; reload the page.",
+    4401: "Signed out, or the page is out of date: reload the page.",
     4403: "You do not have permission to read these logs.",
     4404: "Not found: the pod or container is gone.",
+    4429: "You follow too many logs at once: close a log view or a tab, then reload.",
   };
 
   const NOTICE_TEXT = {
@@ -479,7 +483,7 @@
       if (code === 4400) {
         this.setStatus("refused", this.errorMessage || "The server did not accept these options.");
       } else if (FINAL_CLOSES[code]) {
-        this.setStatus("refused", FINAL_CLOSES[code]);
+        this.setStatus("refused", this.errorMessage || FINAL_CLOSES[code]);
       } else if (code === 1000) {
         // A normal close is the server saying the stream is over (a previous instance, a deleted pod).
         this.setStatus("ended", "Ended");

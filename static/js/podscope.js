@@ -3,10 +3,16 @@
   "use strict";
 
   const CLOSE_REASONS = {
-    4401: "signed out: reload the page to sign in again",
+    1009: "a message was too large: reload the page",
+    1011: "Podscope failed: reload the page",
+    4400: "Podscope could not read a message from this page: reload it",
+    4401: "signed out, or the page is out of date: reload the page",
     4403: "you do not have permission to see this",
     4404: "not found",
+    4429: "you have too many pages or connections open: close some, then reload",
   };
+  const GOING_AWAY = 1001;
+  const RETRY_MS = [1000, 2000, 4000, 8000, 15000];
 
   function setLive(text, state) {
     document.querySelectorAll("[data-live-state]").forEach(function (el) {
@@ -176,7 +182,25 @@
   });
   document.addEventListener("htmx:wsClose", function (event) {
     const code = event.detail && event.detail.event ? event.detail.event.code : 0;
-    if (CLOSE_REASONS[code]) setLive("not live: " + CLOSE_REASONS[code], "refused");
+    if (code === GOING_AWAY) {
+      setLive("not live: Podscope stopped; this page reloads when it is back", "closed");
+      reloadWhenBack(0);
+    } else if (CLOSE_REASONS[code]) setLive("not live: " + CLOSE_REASONS[code], "refused");
     else setLive("reconnecting…", "closed");
   });
+
+  // Podscope closes its sockets with 1001 when it stops (a restart, an upgrade). The live parts of a page are
+  // rendered by the server, so once it answers again the page is loaded afresh rather than patched.
+  function reloadWhenBack(attempt) {
+    window.setTimeout(function () {
+      fetch(window.location.href, { method: "HEAD", cache: "no-store", redirect: "manual" })
+        .then(function (response) {
+          if (response.ok || response.type === "opaqueredirect") window.location.reload();
+          else reloadWhenBack(attempt + 1);
+        })
+        .catch(function () {
+          reloadWhenBack(attempt + 1);
+        });
+    }, RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)]);
+  }
 })();

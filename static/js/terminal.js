@@ -9,6 +9,10 @@
   if (!root || !window.Terminal) return;
 
   const CLOSE_REASONS = {
+    1001: "Podscope stopped, so the command in the container was ended. Reload the page when it is back.",
+    1009: "A message was too large for Podscope, so the terminal was closed.",
+    1011: "Podscope failed while serving this terminal. Reload the page.",
+    4400: "Podscope could not read a message from this page. Reload the page.",
     4401: "You are signed out. Reload the page to sign in again.",
     4403: "You do not have the permission to open terminals.",
     4404: "Not found.",
@@ -108,10 +112,14 @@
     params.set("container", data.get("container") || "");
     params.set("command", data.get("shell") === "custom" ? String(data.get("command") || "").trim() || "auto" : "auto");
     fitNow();
-    params.set("cols", String(term.cols));
-    params.set("rows", String(term.rows));
-    const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-    const url = scheme + "//" + window.location.host + root.dataset.socketUrl + "?" + params.toString();
+    params.set("cols", String(cells(term.cols)));
+    params.set("rows", String(cells(term.rows)));
+    // The socket address carries the page's token already; the terminal's own parameters are added to it.
+    const url = new URL(root.dataset.socketUrl, window.location.href);
+    url.protocol = window.location.protocol === "https:" ? "wss:" : "ws:";
+    params.forEach(function (value, key) {
+      url.searchParams.set(key, value);
+    });
     const mine = ++session;
     let exited = false;
     where.textContent = params.get("container");
@@ -121,7 +129,7 @@
     startButton.hidden = true;
     term.reset();
     setStatus("Connecting to " + params.get("container") + "…", "connecting");
-    socket = new WebSocket(url);
+    socket = new WebSocket(url.href);
     socket.binaryType = "arraybuffer";
     socket.onmessage = function (event) {
       if (mine !== session) return;
@@ -186,8 +194,13 @@
     for (let i = 0; i < data.length; i++) bytes[i] = data.charCodeAt(i) & 0xff;
     send(bytes);
   });
+  // The server takes sizes from 1 to 1000 cells (dashboard/terminals.py MAX_CELLS).
+  function cells(n) {
+    return Math.max(1, Math.min(1000, n));
+  }
+
   term.onResize(function (size) {
-    sendJSON({ type: "resize", cols: size.cols, rows: size.rows });
+    sendJSON({ type: "resize", cols: cells(size.cols), rows: cells(size.rows) });
   });
 
   // Ctrl+Shift+C and Ctrl+Shift+V copy and paste as in desktop terminals; Ctrl+C with a selection copies it

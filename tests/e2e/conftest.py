@@ -20,6 +20,7 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
@@ -83,6 +84,23 @@ class Podscope:
             args.append("--superuser")
         return self.manage(*args).strip().splitlines()[-1]
 
+    async def signed_in(self, username: str, *groups: str) -> tuple[aiohttp.ClientSession, str]:
+        """An aiohttp session signed in as `username` through a one-time link, and the socket token its pages carry.
+
+        What a browser has after following the link: the session cookie, and the first page (the pod list), from
+        which a page's scripts take the token they open sockets with.
+        """
+        # The dashboard listens on 127.0.0.1; aiohttp's cookie jar keeps cookies of an IP address only when unsafe.
+        session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        async with session.get(self.login_url(username, *groups)) as response:
+            response.raise_for_status()
+            html = await response.text()
+        found = re.search(r"[?&](?:amp;)?token=([0-9a-f]{32})", html)
+        if found is None:
+            await session.close()
+            raise AssertionError(f"no socket token in the page after signing in:\n{html[:2000]}")
+        return session, found.group(1)
+
     def create_user(self, username: str, password: str, *groups: str) -> None:
         """Create a user who signs in through the login form, as a member of existing `groups`."""
         self.manage(
@@ -100,7 +118,7 @@ class Podscope:
         # Output goes to a file, not a pipe: nobody would drain a pipe, and a full one stalls the server.
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", port, "dashboard.asgi:application"],
+                [sys.executable, "-m", "dashboard.server", "-b", "127.0.0.1", "-p", port, "dashboard.asgi:application"],
                 cwd=ROOT,
                 env=self.env,
                 stdout=out,

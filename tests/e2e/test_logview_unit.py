@@ -452,12 +452,19 @@ def test_abnormal_close_reconnects_with_resume(view: Page) -> None:
 @pytest.mark.parametrize(
     ("frames", "code", "status"),
     [
-        ([], 4401, "Signed out: reload the page to sign in again."),
+        ([], 4401, "Signed out, or the page is out of date: reload the page."),
         ([], 4403, "You do not have permission to read these logs."),
         ([], 4404, "Not found: the pod or container is gone."),
+        ([], 4429, "You follow too many logs at once: close a log view or a tab, then reload."),
         ([{"type": "error", "message": "since: not a duration"}], 4400, "since: not a duration"),
+        # The server's own sentence, when it sent one, says more than the code alone.
+        (
+            [{"type": "error", "message": "You signed out, so this connection was closed."}],
+            4401,
+            "You signed out, so this connection was closed.",
+        ),
     ],
-    ids=["signed-out", "forbidden", "not-found", "bad-parameter"],
+    ids=["signed-out", "forbidden", "not-found", "too-many", "bad-parameter", "said"],
 )
 def test_refusals_are_explained_and_not_retried(
     view: Page, frames: list[dict[str, Any]], code: int, status: str

@@ -6,6 +6,7 @@ import asyncio
 import re
 import time
 from collections.abc import Callable
+from urllib.parse import urlencode
 
 import pytest
 from channels.testing import WebsocketCommunicator
@@ -16,6 +17,7 @@ from kubernetes import client
 from dashboard.asgi import application
 from dashboard.kube import clusters
 from dashboard.kube.watches import WatchHub
+from dashboard.origins import socket_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,12 +25,22 @@ pytestmark = pytest.mark.django_db(transaction=True)
 RESTARTABLE = "while [ ! -f /tmp/stop ]; do sleep 0.1; done; rm /tmp/stop; exit 3"
 
 
-async def connect(async_client: AsyncClient, user: User | None, path: str) -> WebsocketCommunicator:
-    headers = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
+def with_token(path: str, session_key: str | None) -> str:
+    """`path` with the socket token a page of that session would add."""
+    return path + ("&" if "?" in path else "?") + urlencode({"token": socket_token(session_key)})
+
+
+async def connect(
+    async_client: AsyncClient, user: User | None, path: str, *, origin: bytes = b"http://localhost"
+) -> WebsocketCommunicator:
+    """A socket opened as a page of Podscope's own would open it, signed in as `user` (None: anonymous)."""
+    headers = [(b"origin", origin), (b"host", b"localhost")]
+    session_key = None
     if user is not None:
         await async_client.aforce_login(user)
-        headers.append((b"cookie", f"sessionid={async_client.cookies['sessionid'].value}".encode()))
-    communicator = WebsocketCommunicator(application, path, headers=headers)
+        session_key = async_client.cookies["sessionid"].value
+        headers.append((b"cookie", f"sessionid={session_key}".encode()))
+    communicator = WebsocketCommunicator(application, with_token(path, session_key), headers=headers)
     connected, _ = await communicator.connect()
     assert connected
     return communicator
@@ -199,11 +211,7 @@ async def test_socket_closes_when_its_user_logs_out(
     sandbox_cluster: clusters.Cluster,
     namespace: str,
     watch_hub: WatchHub,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from dashboard import consumers
-
-    monkeypatch.setattr(consumers, "SESSION_CHECK", 0.2)
     communicator = await connect(async_client, bob, f"/ws/c/sandbox/ns/{namespace}/pods/")
     try:
         await receive_until(communicator, r'id="pod-table"')

@@ -13,6 +13,7 @@ from kubernetes import client
 
 from dashboard.kube import clusters
 from dashboard.kube.watches import WatchHub
+from dashboard.origins import socket_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -67,7 +68,9 @@ async def test_pod_list_shows_pods_like_kubectl_wide(
     assert re.search(r"Name Ready Status Restarts Age IP Node", page)
     assert re.search(r"db-1 1/1 Running 0 \d+s 10\.244\.\d+\.\d+ sandbox", page)
     assert page.index("db-1") < page.index("web-1")
-    assert f'ws-connect="/ws/c/sandbox/ns/{namespace}/pods/"' in response.content.decode()
+    # The socket's address carries the token of this session (dashboard/origins.py).
+    token = socket_token(async_client.cookies["sessionid"].value)
+    assert f'ws-connect="/ws/c/sandbox/ns/{namespace}/pods/?token={token}"' in response.content.decode()
 
 
 @pytest.mark.parametrize(
@@ -139,7 +142,8 @@ async def test_pod_page_draws_the_pod_and_lists_containers_events_and_yaml(
     assert "Started" in page
     assert "kind: Pod" in page
     assert "managedFields" not in page
-    assert f'ws-connect="/ws/c/sandbox/ns/{namespace}/pods/pair/"' in html
+    token = socket_token(async_client.cookies["sessionid"].value)
+    assert f'ws-connect="/ws/c/sandbox/ns/{namespace}/pods/pair/?token={token}"' in html
     assert "Delete pod" in page
 
 

@@ -24,6 +24,7 @@ from dashboard.kube import clusters
 from dashboard.kube.portforward import PortConnection, PortRefused
 from dashboard.kube.watches import WatchHub
 from dashboard.models import SessionRecord
+from dashboard.origins import port_key, port_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -101,10 +102,13 @@ NOT_HTTP = (
 )
 
 
-def url(namespace: str, pod: str, port: int, rest: str = "", cluster: str = "sandbox") -> str:
+def url(client: AsyncClient, namespace: str, pod: str, port: int, rest: str = "", cluster: str = "sandbox") -> str:
+    """The link to a pod's port that Podscope makes for the session `client` is signed in with."""
+    key = port_key(client.cookies[settings.SESSION_COOKIE_NAME].value)
+    token = port_token(key, cluster, namespace, pod, port)
     if rest:
-        return reverse("pod-port", args=[cluster, namespace, pod, port, rest])
-    return reverse("pod-port", args=[cluster, namespace, pod, port])
+        return reverse("pod-port", args=[cluster, namespace, pod, port, token, rest])
+    return reverse("pod-port", args=[cluster, namespace, pod, port, token])
 
 
 async def body_of(response: HttpResponse) -> bytes:
@@ -226,7 +230,7 @@ async def test_a_port_connection_explains_a_refused_port_whenever_it_is_used(
 async def test_alice_gets_the_page_nginx_serves(
     alice_client: AsyncClient, alice: User, namespace: str, tutorial_pod: str
 ) -> None:
-    response, body = await until_served(alice_client, url(namespace, tutorial_pod, 80))
+    response, body = await until_served(alice_client, url(alice_client, namespace, tutorial_pod, 80))
     assert response.status_code == 200, body
     assert body.decode().startswith(f"{tutorial_pod} ")  # "multicontainer-pod <date>", as curl shows it
     assert response["Content-Security-Policy"] == proxy.SANDBOX
@@ -252,10 +256,12 @@ async def test_alice_gets_the_page_nginx_serves(
 
 
 async def test_a_path_and_query_reach_nginx(alice_client: AsyncClient, namespace: str, tutorial_pod: str) -> None:
-    response, body = await until_served(alice_client, url(namespace, tutorial_pod, 80, "index.html") + "?a=1&b=%20")
+    response, body = await until_served(
+        alice_client, url(alice_client, namespace, tutorial_pod, 80, "index.html") + "?a=1&b=%20"
+    )
     assert response.status_code == 200
     assert tutorial_pod.encode() in body
-    missing = await alice_client.get(url(namespace, tutorial_pod, 80, "no/such/page.html"))
+    missing = await alice_client.get(url(alice_client, namespace, tutorial_pod, 80, "no/such/page.html"))
     assert missing.status_code == 404  # nginx's own answer, passed on
     assert b"nginx" in await body_of(missing)
     assert missing["Content-Security-Policy"] == proxy.SANDBOX
@@ -267,10 +273,10 @@ async def test_a_path_and_query_reach_nginx(alice_client: AsyncClient, namespace
 async def test_the_request_reaches_the_pod_as_curl_would_send_it(
     alice_client: AsyncClient, namespace: str, echo_pod: str
 ) -> None:
-    await until_served(alice_client, url(namespace, echo_pod, 8080, "ready"))
+    await until_served(alice_client, url(alice_client, namespace, echo_pod, 8080, "ready"))
     alice_client.cookies["pod"] = "from-the-browser"
     response = await alice_client.post(
-        url(namespace, echo_pod, 8080, "form/submit") + "?x=1",
+        url(alice_client, namespace, echo_pod, 8080, "form/submit") + "?x=1",
         data=b"name=Ada&lang=en",
         content_type="application/x-www-form-urlencoded",
         headers={"X-Custom": "kept", "Authorization": "Bearer podscope-secret", "X-Forwarded-For": "1.2.3.4"},
@@ -311,8 +317,10 @@ async def test_unsafe_requests_need_podscopes_csrf_token(
 ) -> None:
     browser = AsyncClient(enforce_csrf_checks=True)
     await browser.aforce_login(alice)
-    await until_served(browser, url(namespace, echo_pod, 8080, "ready"))
-    refused = await browser.post(url(namespace, echo_pod, 8080, "form"), data=b"a=1", content_type="text/plain")
+    await until_served(browser, url(browser, namespace, echo_pod, 8080, "ready"))
+    refused = await browser.post(
+        url(browser, namespace, echo_pod, 8080, "form"), data=b"a=1", content_type="text/plain"
+    )
     assert refused.status_code == 403
     assert "A POST request to a pod&#x27;s port needs Podscope&#x27;s CSRF token" in (await body_of(refused)).decode()
     record = await last_record(command="POST /form")
@@ -322,7 +330,10 @@ async def test_unsafe_requests_need_podscopes_csrf_token(
     token = get_random_string(32)
     browser.cookies[settings.CSRF_COOKIE_NAME] = token
     sent = await browser.post(
-        url(namespace, echo_pod, 8080, "form"), data=b"a=1", content_type="text/plain", headers={"X-CSRFToken": token}
+        url(browser, namespace, echo_pod, 8080, "form"),
+        data=b"a=1",
+        content_type="text/plain",
+        headers={"X-CSRFToken": token},
     )
     assert sent.status_code == 200
     seen = json.loads(await body_of(sent))
@@ -332,7 +343,9 @@ async def test_unsafe_requests_need_podscopes_csrf_token(
     # A form with a file goes on byte for byte: Podscope does not parse a body that is the pod's.
     upload = SimpleUploadedFile("notes.txt", b"line one\nline two\n", content_type="text/plain")
     sent = await browser.post(
-        url(namespace, echo_pod, 8080, "upload"), data={"a": "1", "file": upload}, headers={"X-CSRFToken": token}
+        url(browser, namespace, echo_pod, 8080, "upload"),
+        data={"a": "1", "file": upload},
+        headers={"X-CSRFToken": token},
     )
     seen = json.loads(await body_of(sent))
     assert dict(seen["headers"])["content-type"].startswith("multipart/form-data; boundary=")
@@ -341,9 +354,11 @@ async def test_unsafe_requests_need_podscopes_csrf_token(
 
 
 async def test_a_put_with_a_larger_body_passes_whole(alice_client: AsyncClient, namespace: str, echo_pod: str) -> None:
-    await until_served(alice_client, url(namespace, echo_pod, 8080, "ready"))
+    await until_served(alice_client, url(alice_client, namespace, echo_pod, 8080, "ready"))
     payload = "x" * 300_000
-    response = await alice_client.put(url(namespace, echo_pod, 8080, "upload"), payload, content_type="text/plain")
+    response = await alice_client.put(
+        url(alice_client, namespace, echo_pod, 8080, "upload"), payload, content_type="text/plain"
+    )
     seen = json.loads(await body_of(response))
     assert (seen["method"], len(seen["body"])) == ("PUT", 300_000)
     record = await last_record(command="PUT /upload")
@@ -351,9 +366,9 @@ async def test_a_put_with_a_larger_body_passes_whole(alice_client: AsyncClient, 
 
 
 async def test_redirects_stay_under_the_proxy(alice_client: AsyncClient, namespace: str, echo_pod: str) -> None:
-    response, _ = await until_served(alice_client, url(namespace, echo_pod, 8080, "redirect"))
+    response, _ = await until_served(alice_client, url(alice_client, namespace, echo_pod, 8080, "redirect"))
     assert response.status_code == 302
-    assert response["Location"] == url(namespace, echo_pod, 8080) + "moved?to=here#top"
+    assert response["Location"] == url(alice_client, namespace, echo_pod, 8080) + "moved?to=here#top"
 
 
 @pytest.mark.parametrize(
@@ -418,7 +433,7 @@ def test_hop_by_hop_headers_are_not_passed_either_way() -> None:
 async def test_a_port_nothing_listens_on_gets_a_clear_sentence(
     alice_client: AsyncClient, namespace: str, tutorial_pod: str
 ) -> None:
-    response = await alice_client.get(url(namespace, tutorial_pod, 81, "x"))
+    response = await alice_client.get(url(alice_client, namespace, tutorial_pod, 81, "x"))
     assert response.status_code == 502
     page = (await body_of(response)).decode()
     assert f"Nothing is listening on port 81 in pod {tutorial_pod}" in page, page[page.find("<main") :]
@@ -433,7 +448,7 @@ async def test_an_answer_that_is_not_http_is_explained(
     alice_client: AsyncClient, namespace: str, make_pod: Callable[..., dict[str, Any]]
 ) -> None:
     make_pod("smtpish", containers=[{"name": "main", "image": "python", "command": ["python3", "-c", NOT_HTTP]}])
-    response, body = await until_served(alice_client, url(namespace, "smtpish", 7000))
+    response, body = await until_served(alice_client, url(alice_client, namespace, "smtpish", 7000))
     assert response.status_code == 502
     assert "is not an HTTP/1.1 answer" in body.decode()
     assert "Only plain HTTP can be opened here." in body.decode()
@@ -442,10 +457,10 @@ async def test_an_answer_that_is_not_http_is_explained(
 async def test_a_pod_that_never_answers_times_out(
     alice_client: AsyncClient, namespace: str, echo_pod: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await until_served(alice_client, url(namespace, echo_pod, 8080, "ready"))
+    await until_served(alice_client, url(alice_client, namespace, echo_pod, 8080, "ready"))
     monkeypatch.setattr(proxy, "FIRST_BYTE_TIMEOUT", 1.0)
     started = time.monotonic()
-    response = await alice_client.get(url(namespace, echo_pod, 8080, "silent"))
+    response = await alice_client.get(url(alice_client, namespace, echo_pod, 8080, "silent"))
     assert time.monotonic() - started < 10
     assert response.status_code == 504
     assert f"Port 8080 of pod {echo_pod} sent no answer within 1 seconds." in (await body_of(response)).decode()
@@ -465,7 +480,9 @@ async def test_users_without_the_exec_permission_are_refused_and_recorded(
     user = unprivileged
     await async_client.aforce_login(user)
     # No pod is needed: the permission is checked before anything else, so nothing about the cluster leaks.
-    response = await async_client.post(url(namespace, "anything", 80, "admin"), data=b"x", content_type="text/plain")
+    response = await async_client.post(
+        url(async_client, namespace, "anything", 80, "admin"), data=b"x", content_type="text/plain"
+    )
     assert response.status_code == 403
     assert "Opening a pod&#x27;s port needs the permission to exec in pods." in (await body_of(response)).decode()
     record = await last_record()
@@ -488,8 +505,8 @@ async def test_ports_are_links_for_operators_only(
     watch_hub: WatchHub,
 ) -> None:
     page = reverse("pod-detail", args=["sandbox", namespace, tutorial_pod])
-    link = f'href="{url(namespace, tutorial_pod, 80)}" target="_blank" rel="noopener"'
     await async_client.aforce_login(alice)
+    link = f'href="{url(async_client, namespace, tutorial_pod, 80)}" target="_blank" rel="noopener"'
     html = (await async_client.get(page)).content.decode()
     assert html.count(link) == 2  # the diagram's chip and the consumer's card
     await async_client.aforce_login(bob)
@@ -508,7 +525,7 @@ async def test_where_the_cluster_refuses_port_forward_ports_are_not_links(
     assert html.count("The cluster does not allow port-forward for Podscope's credentials") == 2
 
     # Asked all the same (by a typed address), the API server refuses, and that is recorded as a refusal.
-    response = await alice_client.get(url(namespace, tutorial_pod, 80, cluster=viewer_cluster.id))
+    response = await alice_client.get(url(alice_client, namespace, tutorial_pod, 80, cluster=viewer_cluster.id))
     assert response.status_code == 403
     assert (
         "The cluster does not allow Podscope to forward a port here (HTTP 403)." in (await body_of(response)).decode()
@@ -520,7 +537,7 @@ async def test_where_the_cluster_refuses_port_forward_ports_are_not_links(
 
 
 async def test_anonymous_is_sent_to_sign_in(async_client: AsyncClient, sandbox_cluster: clusters.Cluster) -> None:
-    response = await async_client.get(url("default", "web", 80, "x"))
+    response = await async_client.get(reverse("pod-port", args=["sandbox", "default", "web", 80, "t", "x"]))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("login") + "?next=")
     assert await records() == []
@@ -541,7 +558,7 @@ async def test_what_cannot_be_opened_gets_the_problem_page(
     alice_client: AsyncClient, namespace: str, path: tuple[str, str, str, int], status: int, sentence: str
 ) -> None:
     cluster, ns, pod, port = path
-    response = await alice_client.get(url(ns.replace("NAMESPACE", namespace), pod, port, cluster=cluster))
+    response = await alice_client.get(url(alice_client, ns.replace("NAMESPACE", namespace), pod, port, cluster=cluster))
     assert response.status_code == status
     assert sentence in (await body_of(response)).decode().replace("&quot;", '"')
     record = await last_record()
@@ -555,7 +572,7 @@ async def test_a_pod_that_is_not_running_is_refused_as_kubectl_does(
     make_pod("done", command="true", ready=False, restartPolicy="Never")
     deadline = time.monotonic() + 30
     while True:
-        response = await alice_client.get(url(namespace, "done", 80))
+        response = await alice_client.get(url(alice_client, namespace, "done", 80))
         page = (await body_of(response)).decode()
         if "Succeeded, not Running" in page or time.monotonic() > deadline:
             break
@@ -568,7 +585,7 @@ async def test_a_dead_cluster_gets_a_sentence_not_a_500(
     async_client: AsyncClient, alice: User, dead_cluster: clusters.Cluster
 ) -> None:
     await async_client.aforce_login(alice)
-    response = await async_client.get(url("default", "web", 80, cluster=dead_cluster.id))
+    response = await async_client.get(url(async_client, "default", "web", 80, cluster=dead_cluster.id))
     assert response.status_code == 502
     assert "Cannot reach the cluster at https://127.0.0.1:" in (await body_of(response)).decode()
 
@@ -576,9 +593,9 @@ async def test_a_dead_cluster_gets_a_sentence_not_a_500(
 async def test_the_upstream_closes_when_the_browser_goes_away(
     alice_client: AsyncClient, alice: User, namespace: str, echo_pod: str
 ) -> None:
-    await until_served(alice_client, url(namespace, echo_pod, 8080, "ready"))
+    await until_served(alice_client, url(alice_client, namespace, echo_pod, 8080, "ready"))
     session = alice_client.cookies[settings.SESSION_COOKIE_NAME].value
-    path = url(namespace, echo_pod, 8080, "slow")
+    path = url(alice_client, namespace, echo_pod, 8080, "slow")
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -620,7 +637,11 @@ async def test_the_upstream_closes_when_the_browser_goes_away(
     assert record.bytes_out > 0
     # The pod's side saw its connection end: its next write failed.
     deadline = time.monotonic() + 10
-    while not (failed := json.loads(await body_of(await alice_client.get(url(namespace, echo_pod, 8080, "gone"))))):
+    while not (
+        failed := json.loads(
+            await body_of(await alice_client.get(url(alice_client, namespace, echo_pod, 8080, "gone")))
+        )
+    ):
         assert time.monotonic() < deadline, "the pod's side of the stream never ended"
         await asyncio.sleep(0.2)
     assert failed[0] in ("BrokenPipeError", "ConnectionResetError")

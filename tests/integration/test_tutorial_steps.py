@@ -80,7 +80,7 @@ async def test_the_producer_consumer_tutorial(
     assert PRODUCER_LINE.search(screen.output), screen.output[-500:]
 
     # 4. kubectl port-forward multicontainer-pod 8080:80 & curl http://localhost:8080
-    response, body = await until_served(async_client, url(namespace, pod, 80))
+    response, body = await until_served(async_client, url(async_client, namespace, pod, 80))
     assert response.status_code == 200
     assert PRODUCER_LINE.search(body), body[-500:]
 
@@ -107,7 +107,7 @@ async def test_the_log_collector_tutorial(
 
     # kubectl port-forward multi-container-pod 8080:80, then curl http://localhost:8080 and /index.html
     for rest in ("", "index.html"):
-        response, body = await until_served(async_client, url(namespace, pod, 80, rest))
+        response, body = await until_served(async_client, url(async_client, namespace, pod, 80, rest))
         assert response.status_code == 200
         assert b"Welcome to nginx!" in body
 

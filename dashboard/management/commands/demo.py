@@ -62,7 +62,7 @@ class Command(BaseCommand):
             [
                 sys.executable,
                 "-m",
-                "daphne",
+                "dashboard.server",
                 "-b",
                 options["host"],
                 "-p",
