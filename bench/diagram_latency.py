@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import kubectl, sandbox_and_dashboard
 from tests.clusters import CURRENT_KUBECTL, SandboxProcess, kubectl_binary
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, wait_for
 
 RESTARTABLE = "while [ ! -f /tmp/stop ]; do sleep 0.05; done; rm /tmp/stop; exit 3"
 OBSERVE = """() => {
@@ -106,7 +106,7 @@ def main() -> None:
                 for name in names:
                     page = context.new_page()
                     page.goto(f"{podscope.url}/c/sandbox/ns/default/pods/{name}/")
-                    page.wait_for_function("document.querySelector('[data-live-state]')?.dataset.state === 'open'")
+                    wait_for(page, "document.querySelector('[data-live-state]')?.dataset.state === 'open'")
                     page.evaluate(OBSERVE)
                     pages[name] = page
                 started = {}

@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import kubectl, sandbox_and_dashboard
 from tests.clusters import CURRENT_KUBECTL, SandboxProcess, kubectl_binary
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, Podscope
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, Podscope, wait_for
 
 POD, CONTAINER, SHELL = "multicontainer-pod", "producer", "sh"
 KEYS = "xy"  # typed in turn: each echo differs from the one before it
@@ -180,54 +180,51 @@ def measure_kubectl(sandbox: SandboxProcess, keys: list[str], warmup: int) -> li
 async def measure_socket(podscope: Podscope, keys: list[str], warmup: int) -> list[float]:
     query = urlencode({"container": CONTAINER, "command": SHELL, "cols": COLS, "rows": ROWS})
     url = f"{podscope.url.replace('http', 'ws', 1)}/ws/c/sandbox/ns/default/pods/{POD}/exec/?{query}"
-    # The dashboard listens on 127.0.0.1; aiohttp's cookie jar keeps cookies of an IP address only when unsafe.
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-        async with session.get(podscope.login_url("bench", "Operators")) as response:
-            response.raise_for_status()
-        async with session.ws_connect(url, headers={"Origin": podscope.url}) as ws:
+    session, token = await podscope.signed_in("bench", "Operators")
+    async with session, session.ws_connect(f"{url}&token={token}", headers={"Origin": podscope.url}) as ws:
 
-            async def output(timeout: float) -> bytes | None:
-                """The next output frame's bytes, or None after `timeout` seconds without one."""
-                deadline = time.monotonic() + timeout
-                while (left := deadline - time.monotonic()) > 0:
-                    try:
-                        frame = await ws.receive(timeout=left)
-                    except TimeoutError:
-                        return None
-                    if frame.type == aiohttp.WSMsgType.BINARY:
-                        return frame.data
-                    if frame.type == aiohttp.WSMsgType.TEXT:
-                        message = json.loads(frame.data)
-                        if message["type"] in ("error", "exit"):
-                            raise RuntimeError(f"the terminal socket said: {message}")
-                    elif frame.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
-                        raise RuntimeError(f"the terminal socket closed ({ws.close_code})")
-                return None
+        async def output(timeout: float) -> bytes | None:
+            """The next output frame's bytes, or None after `timeout` seconds without one."""
+            deadline = time.monotonic() + timeout
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    frame = await ws.receive(timeout=left)
+                except TimeoutError:
+                    return None
+                if frame.type == aiohttp.WSMsgType.BINARY:
+                    return frame.data
+                if frame.type == aiohttp.WSMsgType.TEXT:
+                    message = json.loads(frame.data)
+                    if message["type"] in ("error", "exit"):
+                        raise RuntimeError(f"the terminal socket said: {message}")
+                elif frame.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                    raise RuntimeError(f"the terminal socket closed ({ws.close_code})")
+            return None
 
-            async def settle(quiet: float = 0.1) -> None:
-                """Read output until it has been quiet for `quiet` seconds, after something came."""
-                if await output(15.0) is None:
-                    raise RuntimeError("the terminal socket sent no output for 15 s")
-                while await output(quiet) is not None:
-                    pass
+        async def settle(quiet: float = 0.1) -> None:
+            """Read output until it has been quiet for `quiet` seconds, after something came."""
+            if await output(15.0) is None:
+                raise RuntimeError("the terminal socket sent no output for 15 s")
+            while await output(quiet) is not None:
+                pass
 
-            await settle()
-            times = []
-            for key in keys:
-                if not key:
-                    await ws.send_bytes(KILL_LINE)
-                    await settle(quiet=0.05)
-                    continue
-                start = time.perf_counter()
-                await ws.send_bytes(key.encode())
-                seen = b""
-                while key.encode() not in seen:
-                    chunk = await output(ECHO_TIMEOUT)
-                    if chunk is None:
-                        raise RuntimeError(f"the terminal socket did not echo {key!r} within {ECHO_TIMEOUT:g} s")
-                    seen += chunk
-                times.append(time.perf_counter() - start)
-            return times[warmup:]
+        await settle()
+        times = []
+        for key in keys:
+            if not key:
+                await ws.send_bytes(KILL_LINE)
+                await settle(quiet=0.05)
+                continue
+            start = time.perf_counter()
+            await ws.send_bytes(key.encode())
+            seen = b""
+            while key.encode() not in seen:
+                chunk = await output(ECHO_TIMEOUT)
+                if chunk is None:
+                    raise RuntimeError(f"the terminal socket did not echo {key!r} within {ECHO_TIMEOUT:g} s")
+                seen += chunk
+            times.append(time.perf_counter() - start)
+        return times[warmup:]
 
 
 def measure_browser(podscope: Podscope, keys: list[str], warmup: int) -> tuple[list[float], list[float], str]:
@@ -242,13 +239,13 @@ def measure_browser(podscope: Podscope, keys: list[str], warmup: int) -> tuple[l
                 + urlencode({"container": CONTAINER, "command": SHELL})
             )
             try:
-                page.wait_for_function(
-                    "document.querySelector('[data-terminal-status]').dataset.state === 'open'", timeout=15_000
+                wait_for(
+                    page, "document.querySelector('[data-terminal-status]').dataset.state === 'open'", timeout=15_000
                 )
             except PlaywrightTimeout:
                 shown = page.locator("[data-terminal]").inner_text()
                 raise RuntimeError(f"the terminal page did not connect; it shows:\n{shown}") from None
-            page.wait_for_function("document.querySelector('[data-terminal]').terminal.text().trim() !== ''")
+            wait_for(page, "document.querySelector('[data-terminal]').terminal.text().trim() !== ''")
             page.locator(".xterm-helper-textarea").focus()
             page.evaluate(MEASURE)
             before = page.evaluate(SIZE)
@@ -272,7 +269,8 @@ def type_in_page(page: Page, keys: list[str], warmup: int) -> tuple[list[float],
     for key in keys:
         if not key:
             page.keyboard.press("Control+u")
-            page.wait_for_function(
+            wait_for(
+                page,
                 "(keys) => !keys.includes(document.querySelector('[data-terminal]').terminal.text().trimEnd().at(-1))",
                 arg=KEYS,
             )

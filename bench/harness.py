@@ -27,6 +27,10 @@ def sandbox_and_dashboard() -> Iterator[tuple[SandboxProcess, Podscope]]:
             "PODSCOPE_STATE_DIR": str(Path(tmp) / "podscope"),
             "PODSCOPE_SANDBOX_KUBECONFIG": str(sandbox.kubeconfig),
             "DJANGO_SETTINGS_MODULE": "dashboard.settings",
+            # One account stands for a whole class here: dozens of sockets, opened within seconds.
+            "PODSCOPE_MAX_SOCKETS": "1000",
+            "PODSCOPE_MAX_LOG_SOCKETS": "1000",
+            "PODSCOPE_MAX_SOCKET_OPENS": "100000",
         }
         podscope = Podscope(Path(tmp) / "podscope", env)
         try:

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import kubectl, sandbox_and_dashboard
 from tests.clusters import CURRENT_KUBECTL, SandboxProcess, kubectl_binary
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, Podscope
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, Podscope, wait_for
 
 # Prints "seq <n> <ns since epoch>" lines at a given rate, in small bursts so the rate holds at 10k+/s.
 PRINTER = """
@@ -119,7 +119,7 @@ class KubectlFollower:
 
 def open_log_view(page: Page, podscope: Podscope, pod: str) -> None:
     page.goto(f"{podscope.url}/c/sandbox/ns/default/pods/{pod}/#logs")
-    page.wait_for_function("document.querySelector('#logs')?.logView !== undefined")
+    wait_for(page, "document.querySelector('#logs')?.logView !== undefined")
 
 
 def throughput(sandbox: SandboxProcess, podscope: Podscope, page: Page, rate: float, seconds: float) -> None:
@@ -169,14 +169,14 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-async def viewers(podscope: Podscope, pods: list[str], per_pod: int, session_cookie: str) -> list:
+async def viewers(podscope: Podscope, pods: list[str], per_pod: int, session_cookie: str, token: str) -> list:
     """Open websocket log views (per_pod for each pod) and keep reading them; returns the sockets."""
     session = aiohttp.ClientSession(cookies={"sessionid": session_cookie})
     sockets = []
     for pod in pods:
         for _ in range(per_pod):
             ws = await session.ws_connect(
-                f"{podscope.url.replace('http', 'ws')}/ws/c/sandbox/ns/default/pods/{pod}/logs/",
+                f"{podscope.url.replace('http', 'ws')}/ws/c/sandbox/ns/default/pods/{pod}/logs/?token={token}",
                 headers={"Origin": podscope.url},
             )
             await ws.send_str(json.dumps({"type": "start", "container": "printer", "tail": 100}))
@@ -196,7 +196,7 @@ async def drain(sockets: list, seconds: float) -> None:
     await asyncio.gather(*(read(ws) for ws in sockets))
 
 
-def memory(sandbox: SandboxProcess, podscope: Podscope, session_cookie: str) -> None:
+def memory(sandbox: SandboxProcess, podscope: Podscope, session_cookie: str, token: str) -> None:
     names = [f"quiet-{i}" for i in range(20)]
     for name in names:
         kubectl(sandbox, "apply", "-f", "-", input=yaml.safe_dump(printer_pod(name, 20, 0, delay=0)))
@@ -207,7 +207,7 @@ def memory(sandbox: SandboxProcess, podscope: Podscope, session_cookie: str) -> 
     async def measure() -> tuple[int, int, int, int]:
         await asyncio.sleep(2)
         base = rss_kib(pid)
-        session, sockets = await viewers(podscope, names, 1, session_cookie)
+        session, sockets = await viewers(podscope, names, 1, session_cookie, token)
         await drain(sockets, 8)
         twenty = rss_kib(pid)
         for ws in sockets:
@@ -215,7 +215,7 @@ def memory(sandbox: SandboxProcess, podscope: Podscope, session_cookie: str) -> 
         await session.close()
         await asyncio.sleep(8)
         base2 = rss_kib(pid)
-        session, sockets = await viewers(podscope, names[:1], 50, session_cookie)
+        session, sockets = await viewers(podscope, names[:1], 50, session_cookie, token)
         await drain(sockets, 8)
         fifty = rss_kib(pid)
         for ws in sockets:
@@ -242,10 +242,14 @@ def main() -> None:
             page = context.new_page()
             page.goto(podscope.login_url("bench", "Viewers"))
             cookie = next(c["value"] for c in context.cookies() if c["name"] == "sessionid")
+            # The pod list's socket address carries the token this session's sockets are opened with.
+            token = page.eval_on_selector(
+                "[ws-connect]", "el => new URL(el.getAttribute('ws-connect'), location).searchParams.get('token')"
+            )
             throughput(sandbox, podscope, page, options.rate, options.seconds)
             latency(sandbox, podscope, context.new_page(), 1000, 10)
             browser.close()
-        memory(sandbox, podscope, cookie)
+        memory(sandbox, podscope, cookie, token)
 
 
 if __name__ == "__main__":

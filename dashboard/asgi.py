@@ -16,12 +16,15 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from dashboard.headers import StaticHeaders  # noqa: E402
 from dashboard.origins import OriginValidator  # noqa: E402
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
 
 # Django only serves static files itself under DEBUG; Podscope usually runs alone under daphne with
 # DEBUG off, so the handler is wrapped in explicitly unless a front proxy serves /static/.
-http_application = ASGIStaticFilesHandler(django_asgi_app) if settings.PODSCOPE_SERVE_STATIC else django_asgi_app
+http_application = (
+    StaticHeaders(ASGIStaticFilesHandler(django_asgi_app)) if settings.PODSCOPE_SERVE_STATIC else django_asgi_app
+)
 
 application = ProtocolTypeRouter(
     {

@@ -20,6 +20,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils.http import content_disposition_header
 
 from dashboard import asciicast
+from dashboard.headers import inline_styles
 from dashboard.models import SessionRecord
 from dashboard.views import Problem, problem_page
 
@@ -167,6 +168,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/audit_list.html", context)
 
 
+@inline_styles
 @staff_only
 def audit_replay(request: HttpRequest, pk: int) -> HttpResponse:
     record = get_object_or_404(SessionRecord, pk=pk)

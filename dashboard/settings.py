@@ -97,6 +97,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A strict Content-Security-Policy on every page (dashboard/headers.py).
+    "dashboard.headers.content_security_policy",
     # Before anything reads request.POST: refuses form bodies in charsets other than UTF-8 (415).
     "dashboard.form_charsets.form_charset_middleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_POST
 
 from dashboard import diagram, examples, manifests, pods, proxy, sockets, terminals, workers
 from dashboard.context import pod_context
+from dashboard.headers import inline_styles
 from dashboard.kube import clusters, resources
 from dashboard.kube.watches import Snapshot, hub
 from dashboard.models import LoginToken
@@ -268,6 +269,7 @@ async def pod_port_open(request: HttpRequest, cluster: str, namespace: str, name
     )
 
 
+@inline_styles
 @permission(EXEC_PODS)
 async def pod_terminal(request: HttpRequest, cluster: str, namespace: str, name: str) -> HttpResponse:
     """A terminal in one of the pod's containers; the exec socket (consumers.ExecConsumer) does the work."""

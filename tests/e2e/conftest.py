@@ -19,11 +19,13 @@ import urllib.request
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.clusters import ROOT, SandboxProcess
 
@@ -37,8 +39,26 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 VIEWPORT = {"width": 1920, "height": 1080}
+# How Chromium's console words what a Content-Security-Policy refused.
+CSP_REPORT = "Content Security Policy"
 # Where a failing test's page is photographed: set by the `page` fixture, used by the report hook.
 SCREENSHOT = pytest.StashKey[tuple[Page, Path]]()
+
+
+def wait_for(page: Page, expression: str, arg: Any = None, timeout: float = 30_000) -> Any:
+    """Poll a JavaScript expression (or function of `arg`) until it is truthy; its value.
+
+    Playwright's own wait_for_function evaluates its predicate with eval inside the page, which Podscope's
+    Content-Security-Policy refuses; page.evaluate goes through the DevTools protocol, which the policy allows.
+    """
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        value = page.evaluate(expression) if arg is None else page.evaluate(expression, arg)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise PlaywrightTimeout(f"{expression!r} was not true within {timeout / 1000:g} s")
+        page.wait_for_timeout(50)
 
 
 def free_port() -> int:
@@ -192,13 +212,18 @@ def browser() -> Iterator[Browser]:
 def page(browser: Browser, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Page]:
     """A page in a fresh light-mode 1920x1080 browser context, photographed if the test fails."""
     context = browser.new_context(viewport=VIEWPORT, color_scheme="light")
+    # Anything the Content-Security-Policy blocked on a page of Podscope's is a bug: a script, style or connection
+    # the page needs and may not have. Chromium reports each one on the console.
+    blocked: list[str] = []
     try:
         page = context.new_page()
+        page.on("console", lambda message: blocked.append(message.text) if CSP_REPORT in message.text else None)
         name = re.sub(r"[^\w.-]+", "_", request.node.name)
         request.node.stash[SCREENSHOT] = (page, tmp_path_factory.getbasetemp() / f"failure-{name}.png")
         yield page
     finally:
         context.close()
+    assert not blocked, "the Content-Security-Policy blocked:\n" + "\n".join(blocked)
 
 
 @pytest.hookimpl(wrapper=True)

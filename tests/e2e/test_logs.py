@@ -10,6 +10,7 @@ import yaml
 from playwright.sync_api import Page, expect
 
 from tests.clusters import CURRENT_KUBECTL, SandboxProcess, kubectl_binary
+from tests.e2e.conftest import wait_for
 
 if TYPE_CHECKING:
     from tests.e2e.conftest import Podscope
@@ -53,7 +54,7 @@ def test_a_container_log_follows_without_gaps(
     run_counting_pod(sandbox, namespace, "counter", "main")
     open_logs(page, podscope, namespace, "counter")
     page.get_by_label("Container", exact=True).select_option("main")
-    page.wait_for_function("document.getElementById('logs').logView.stats().received >= 40")
+    wait_for(page, "document.getElementById('logs').logView.stats().received >= 40")
     seen = numbers(page, "main")
     assert seen == list(range(seen[0], seen[0] + len(seen)))
     expect(page.locator("#logs [data-log='status']")).to_contain_text(re.compile("Following", re.I))
@@ -65,7 +66,7 @@ def test_every_container_merged_with_toggles_and_search(
     run_counting_pod(sandbox, namespace, "duo", "left", "right")
     open_logs(page, podscope, namespace, "duo")
     both = "new Set([...document.querySelectorAll('.log-lines .log-src')].map(e => e.textContent)).size === 2"
-    page.wait_for_function(both)
+    wait_for(page, both)
     assert numbers(page, "left")
     assert numbers(page, "right")
     stamps = page.locator(".log-lines .log-row:not(.log-marker) .log-ts").evaluate_all("els => els.map(e => e.title)")
@@ -86,10 +87,10 @@ def test_a_dropped_connection_resumes_without_gaps_or_repeats(
     run_counting_pod(sandbox, namespace, "steady", "main")
     open_logs(page, podscope, namespace, "steady")
     page.get_by_label("Container", exact=True).select_option("main")
-    page.wait_for_function("document.getElementById('logs').logView.stats().received >= 20")
+    wait_for(page, "document.getElementById('logs').logView.stats().received >= 20")
     page.evaluate("document.getElementById('logs').logView.dropConnection()")
     before = page.evaluate("document.getElementById('logs').logView.stats().received")
-    page.wait_for_function(f"document.getElementById('logs').logView.stats().received >= {before + 40}")
+    wait_for(page, f"document.getElementById('logs').logView.stats().received >= {before + 40}")
     seen = numbers(page, "main")
     assert seen == list(range(seen[0], seen[0] + len(seen))), "a gap or a repeat across the reconnect"
 
@@ -102,6 +103,6 @@ def test_a_container_in_the_diagram_opens_its_log(
     page.locator('#pod-diagram [data-container="right"]').first.click()
     page.get_by_role("menuitem", name="Logs of right").click()
     expect(page.get_by_label("Container", exact=True)).to_have_value("right")
-    page.wait_for_function("document.getElementById('logs').logView.stats().received >= 10")
+    wait_for(page, "document.getElementById('logs').logView.stats().received >= 10")
     assert numbers(page, "right")
     assert not numbers(page, "left")

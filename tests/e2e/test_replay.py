@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 from playwright.sync_api import Page, expect
 
+from tests.e2e.conftest import wait_for
+
 if TYPE_CHECKING:
     from tests.e2e.conftest import Podscope
 
@@ -139,7 +141,7 @@ def test_replay_plays_the_recording_with_idle_time_capped(page: Page, podscope: 
     page.screenshot(path=tmp_path / "replay.png", full_page=True)
 
     page.get_by_role("button", name="Restart").click()  # back to the recorded size, then the resize again
-    page.wait_for_function("podscopeReplay.term.cols === 100 && podscopeReplay.term.rows === 24", timeout=2000)
+    wait_for(page, "podscopeReplay.term.cols === 100 && podscopeReplay.term.rows === 24", timeout=2000)
     expect(page.locator("[data-replay]")).to_have_attribute("data-state", "ended", timeout=10_000)
     assert page.evaluate("[podscopeReplay.term.cols, podscopeReplay.term.rows]") == [120, 30]
     assert errors == []

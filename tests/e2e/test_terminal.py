@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.clusters import SandboxProcess
-from tests.e2e.conftest import Podscope
+from tests.e2e.conftest import Podscope, wait_for
 from tests.e2e.test_pods import kubectl
 from tests.idle_proxy import IdleProxy
 
@@ -35,7 +35,8 @@ def screen_text(page: Page) -> str:
 def wait_for_screen(page: Page, pattern: str, timeout: float = 15_000) -> str:
     """The terminal's text once `pattern` (a JavaScript regular expression) matches it; fail showing the screen."""
     try:
-        page.wait_for_function(
+        wait_for(
+            page,
             "(p) => new RegExp(p).test(document.querySelector('[data-terminal]').terminal.text())",
             arg=pattern,
             timeout=timeout,
@@ -74,9 +75,7 @@ def test_a_shell_in_the_producer_shows_the_lines_it_writes(
     size = term.evaluate("document.querySelector('[data-terminal]').terminal.size()")
     wait_for_screen(term, rf"\n{size['rows']} {size['cols']}\n")
     term.set_viewport_size({"width": 1000, "height": 640})
-    term.wait_for_function(
-        "(old) => document.querySelector('[data-terminal]').terminal.size().cols < old", arg=size["cols"]
-    )
+    wait_for(term, "(old) => document.querySelector('[data-terminal]').terminal.size().cols < old", arg=size["cols"])
     smaller = term.evaluate("document.querySelector('[data-terminal]').terminal.size()")
     type_line(term, "clear; stty size")
     wait_for_screen(term, rf"(^|\n){smaller['rows']} {smaller['cols']}\n")
