@@ -22,6 +22,7 @@ import contextlib
 import contextvars
 import json
 import logging
+import threading
 import time
 import weakref
 from collections import defaultdict, deque
@@ -302,19 +303,24 @@ def _recheck(tickets: Iterable[Ticket]) -> list[tuple[Ticket, Refusal]]:
 
 
 _registries: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Registry] = weakref.WeakKeyDictionary()
+# Signal receivers read the registries from other threads.
+_registries_lock = threading.Lock()
 
 
 def registry() -> Registry:
     """The registry of the running event loop (daphne has one; each test has its own)."""
     loop = asyncio.get_running_loop()
-    if loop not in _registries:
-        _registries[loop] = Registry()
-    return _registries[loop]
+    with _registries_lock:
+        if loop not in _registries:
+            _registries[loop] = Registry()
+        return _registries[loop]
 
 
 def _each_registry(method: str, *args: Any) -> None:
     """Call a Registry method on every event loop's registry, from any thread (signal handlers run in threads)."""
-    for loop, reg in list(_registries.items()):
+    with _registries_lock:
+        found = list(_registries.items())
+    for loop, reg in found:
         if loop.is_closed():
             continue
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
@@ -395,7 +401,11 @@ class SocketConsumer(AsyncWebsocketConsumer):
             await self.refused(refusal)
             await self.end(refusal.code, "" if refusal.quiet else refusal.message)
             return
-        await self.start()
+        try:
+            await self.start()
+        except Exception:
+            log.exception("starting the socket %s failed", self.scope.get("path"))
+            await self.end(INTERNAL_ERROR, "Podscope failed while opening this connection; reload the page.")
 
     async def _admit(self) -> Refusal | None:
         user = self.scope.get("user")

@@ -48,9 +48,18 @@ def start_demo(state_dir: Path) -> tuple[subprocess.Popen[str], str]:
     raise RuntimeError("the demo did not start")
 
 
+def wait(page: Page, expression: str, timeout: float = 30.0) -> None:
+    """Until a JavaScript expression is true (Playwright's wait_for_function uses eval, which the CSP refuses)."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{expression!r} was not true within {timeout:g} s")
+        page.wait_for_timeout(50)
+
+
 def settle(page: Page, url: str) -> None:
     page.goto(url)
-    page.wait_for_function("document.querySelector('[data-live-state]')?.dataset.state === 'open'")
+    wait(page, "document.querySelector('[data-live-state]')?.dataset.state === 'open'")
     page.wait_for_timeout(800)
 
 
@@ -61,7 +70,7 @@ def terminal(page: Page, url: str, name: str, *, end: bool = True) -> None:
     status.filter(has_text="Connected").wait_for()
     page.locator("#terminal").click()
     page.keyboard.type("tail -n 6 /var/log/index.html\n")
-    page.wait_for_function("document.querySelector('[data-terminal]').terminal.text().includes('multicontainer-pod ')")
+    wait(page, "document.querySelector('[data-terminal]').terminal.text().includes('multicontainer-pod ')")
     page.wait_for_timeout(300)
     page.screenshot(path=OUT / f"{name}.png")
     if not end:
@@ -70,6 +79,38 @@ def terminal(page: Page, url: str, name: str, *, end: bool = True) -> None:
     page.locator("[data-terminal-ended]").wait_for()
     page.wait_for_timeout(300)
     page.screenshot(path=OUT / f"{name}-ended.png")
+
+
+ALIAS_BOMB = "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
+    f"{c}: &{c} [{','.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+def refusals(browser, state: dict, pods: str, base: str) -> None:
+    """What people see when Podscope refuses, on a 1280x720 projector: a port link from elsewhere, an alias bomb,
+    too many failed sign-ins."""
+    context = browser.new_context(viewport={"width": 1280, "height": 720}, storage_state=state)
+    page = context.new_page()
+    page.goto(f"{pods}/multicontainer-pod/port/80/")
+    page.screenshot(path=OUT / "port-open-light.png")
+    page.goto(f"{pods}/multicontainer-pod/port/80/{'0' * 32}/index.html")
+    page.screenshot(path=OUT / "port-refused-light.png")
+    page.goto(f"{base}/c/sandbox/preview/")
+    page.locator("textarea").fill(ALIAS_BOMB)
+    page.get_by_role("button", name="Preview", exact=True).click()
+    page.get_by_text("aliases").first.wait_for()
+    page.locator("#manifest-error").scroll_into_view_if_needed()
+    page.screenshot(path=OUT / "preview-refused-light.png")
+    context.close()
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    for _ in range(11):
+        page.goto(f"{base}/accounts/login/")
+        page.get_by_label("Username").fill("student")
+        page.get_by_label("Password").fill("not the password")
+        page.get_by_role("button", name="Sign in").click()
+    page.screenshot(path=OUT / "locked-out-light.png")
+    context.close()
 
 
 def main() -> None:
@@ -89,7 +130,7 @@ def main() -> None:
                     )
                     page = context.new_page()
                     settle(page, f"{pods}/")
-                    page.wait_for_function("document.querySelectorAll('tr[data-pod]').length >= 3")
+                    wait(page, "document.querySelectorAll('tr[data-pod]').length >= 3")
                     deadline = time.monotonic() + 60
                     while "Running" not in page.locator("#pod-table").inner_text() and time.monotonic() < deadline:
                         page.wait_for_timeout(500)
@@ -99,7 +140,7 @@ def main() -> None:
                         page.screenshot(path=OUT / f"{pod}-{scheme}.png")
                     settle(page, f"{pods}/multicontainer-pod/")
                     page.locator("#logs").scroll_into_view_if_needed()
-                    page.wait_for_function("document.getElementById('logs').logView.stats().received >= 5")
+                    wait(page, "document.getElementById('logs').logView.stats().received >= 5")
                     page.wait_for_timeout(500)
                     page.locator("#logs").screenshot(path=OUT / f"logs-{scheme}.png")
                     settle(page, f"{pods}/multicontainer-pod/?projector=1")
@@ -114,10 +155,14 @@ def main() -> None:
                 page.goto(f"{base}/c/sandbox/examples/")
                 page.screenshot(path=OUT / "examples-light.png", full_page=True)
                 page.goto(f"{base}/c/sandbox/preview/?example=ambassador")
-                page.get_by_role("button", name="Preview", exact=True).click()
+                # The page already shows the example's preview: wait for the answer to this click to be swapped in.
+                with page.expect_response(lambda r: r.request.method == "POST" and "/preview/" in r.url):
+                    page.get_by_role("button", name="Preview", exact=True).click()
+                page.wait_for_timeout(300)
                 page.locator("#preview-result svg").first.wait_for()
                 page.locator("#preview-result").scroll_into_view_if_needed()
                 page.screenshot(path=OUT / "preview-light.png")
+                refusals(browser, state, pods, base)
                 browser.close()
         finally:
             os.killpg(demo.pid, signal.SIGTERM)
