@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +12,10 @@ import pytest
 from django.contrib.auth.models import Group, User
 from kubernetes import client
 
-from dashboard.kube import clusters
+from dashboard.kube import clusters, logs
 from dashboard.kube.watches import WatchHub, hub
 from tests.clusters import SandboxProcess
+from tests.e2e.conftest import Podscope
 from tests.sandbox.conftest import wait_for
 
 
@@ -60,6 +62,26 @@ def dead_cluster(sandbox: SandboxProcess, monkeypatch: pytest.MonkeyPatch, tmp_p
     monkeypatch.setenv("PODSCOPE_SANDBOX_KUBECONFIG", str(sandbox.kubeconfig))
     monkeypatch.setenv("KUBECONFIG", str(path))
     return clusters.get("gone")
+
+
+@pytest.fixture
+def private_sandbox(tmp_path: Path) -> Iterator[SandboxProcess]:
+    """A sandbox only this test uses, so it may stop or freeze it."""
+    cluster = SandboxProcess(tmp_path / "sandbox")
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+async def log_hub() -> AsyncIterator[logs.LogHub]:
+    """The event loop's LogHub, stopped after the test."""
+    current = logs.hub()
+    yield current
+    await current.close()
+    await asyncio.sleep(0.2)
 
 
 @pytest.fixture
@@ -118,3 +140,27 @@ def make_pod(core: client.CoreV1Api, namespace: str) -> Callable[..., dict[str, 
         return manifest
 
     return make
+
+
+def start_dashboard(sandbox: SandboxProcess, state_dir: Path) -> Podscope:
+    """The dashboard as `bin/demo` serves it (python -m dashboard.server), against `sandbox`, started."""
+    env = {
+        **os.environ,
+        "PODSCOPE_STATE_DIR": str(state_dir),
+        "PODSCOPE_SANDBOX_KUBECONFIG": str(sandbox.kubeconfig),
+        "DJANGO_SETTINGS_MODULE": "dashboard.settings",
+    }
+    server = Podscope(state_dir, env)
+    state_dir.mkdir()
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="module")
+def served(sandbox: SandboxProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podscope]:
+    """The dashboard as a real server process on a free loopback port, shared by one test module."""
+    server = start_dashboard(sandbox, tmp_path_factory.mktemp("served") / "podscope")
+    try:
+        yield server
+    finally:
+        server.stop()

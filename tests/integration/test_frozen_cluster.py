@@ -56,17 +56,6 @@ class Freezer:
 
 
 @pytest.fixture
-def private_sandbox(tmp_path: Path) -> Iterator[SandboxProcess]:
-    """A sandbox only this test uses, so it may freeze it."""
-    cluster = SandboxProcess(tmp_path / "sandbox")
-    cluster.start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-
-
-@pytest.fixture
 def freezer(private_sandbox: SandboxProcess) -> Iterator[Freezer]:
     """Freezes the private sandbox on demand, and always lets it run again before it is stopped."""
     frozen = Freezer(private_sandbox)

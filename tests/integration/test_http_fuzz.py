@@ -16,7 +16,7 @@ import os
 import random
 import re
 import string
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -25,11 +25,11 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from tests.clusters import SandboxProcess
 from tests.e2e.conftest import Podscope
-from tests.integration.test_server import start_dashboard
 
 FUZZ_REQUESTS = int(os.environ.get("PODSCOPE_FUZZ_REQUESTS") or 60)
+# The full run takes longer than the suite's two minutes a test.
+pytestmark = pytest.mark.timeout(120 + FUZZ_REQUESTS * 0.5)
 AT_ONCE = 8
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]
 # An alias bomb's levels: each anchor repeats the one before nine times.
@@ -218,15 +218,6 @@ def routes(namespace: str) -> dict[str, Callable[[random.Random], tuple[str, str
 
 
 # --- the run -----------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def served(sandbox: SandboxProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podscope]:
-    server = start_dashboard(sandbox, tmp_path_factory.mktemp("fuzzed") / "podscope")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def client() -> aiohttp.ClientSession:

@@ -6,7 +6,7 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -25,16 +25,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 COUNTER = "i=0; while true; do i=$((i+1)); echo {name} $i; sleep 0.1; done"
 NANOS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z")
-
-
-@pytest.fixture
-async def log_hub() -> AsyncIterator[logs.LogHub]:
-    """The event loop's LogHub, stopped after the test."""
-
-    current = logs.hub()
-    yield current
-    await current.close()
-    await asyncio.sleep(0.2)
 
 
 async def open_logs(async_client: AsyncClient, user: User, path: str) -> WebsocketCommunicator:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import socket
 import sqlite3
@@ -20,37 +19,15 @@ from kubernetes import client
 
 from tests.clusters import SandboxProcess
 from tests.e2e.conftest import Podscope
+from tests.integration.conftest import start_dashboard
 from tests.sandbox.conftest import wait_for
 
 COUNTER = "i=0; while true; do i=$((i+1)); echo line $i; sleep 0.2; done"
 
 
-def start_dashboard(sandbox: SandboxProcess, state_dir: Path) -> Podscope:
-    env = {
-        **os.environ,
-        "PODSCOPE_STATE_DIR": str(state_dir),
-        "PODSCOPE_SANDBOX_KUBECONFIG": str(sandbox.kubeconfig),
-        "DJANGO_SETTINGS_MODULE": "dashboard.settings",
-    }
-    server = Podscope(state_dir, env)
-    state_dir.mkdir()
-    server.start()
-    return server
-
-
-@pytest.fixture(scope="module")
-def podscope(sandbox: SandboxProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podscope]:
-    """The dashboard as `bin/demo` serves it, on a free loopback port."""
-    server = start_dashboard(sandbox, tmp_path_factory.mktemp("served") / "podscope")
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def exchange(podscope: Podscope, request: bytes) -> bytes:
+def exchange(served: Podscope, request: bytes) -> bytes:
     """Send raw bytes to the dashboard and read its whole answer."""
-    host, port = podscope.url.removeprefix("http://").split(":")
+    host, port = served.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         sock.sendall(request)
         answer = b""
@@ -59,23 +36,23 @@ def exchange(podscope: Podscope, request: bytes) -> bytes:
     return answer
 
 
-def test_a_request_line_too_long_gets_414(podscope: Podscope) -> None:
-    answer = exchange(podscope, b"GET /" + b"a" * 17_000 + b" HTTP/1.1\r\nHost: localhost\r\n\r\n")
+def test_a_request_line_too_long_gets_414(served: Podscope) -> None:
+    answer = exchange(served, b"GET /" + b"a" * 17_000 + b" HTTP/1.1\r\nHost: localhost\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 414 URI Too Long\r\n")
     assert answer.endswith(b"The request's address (its URL) is longer than the 16 KiB Podscope reads.\n")
 
 
-def test_a_header_line_too_long_gets_431(podscope: Podscope) -> None:
-    answer = exchange(podscope, b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: " + b"b" * 17_000 + b"\r\n\r\n")
+def test_a_header_line_too_long_gets_431(served: Podscope) -> None:
+    answer = exchange(served, b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: " + b"b" * 17_000 + b"\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
 
 
-def test_head_gets_headers_only_even_for_a_long_answer_and_the_connection_stays_usable(podscope: Podscope) -> None:
+def test_head_gets_headers_only_even_for_a_long_answer_and_the_connection_stays_usable(served: Podscope) -> None:
     # Any static file over 64 KiB is sent in pieces; xterm.js is one.
     path = b"/static/vendor/xterm/xterm.js"
     head = b"HEAD %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % path
     get = b"GET /accounts/login/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    answer = exchange(podscope, head + get)
+    answer = exchange(served, head + get)
     first, _, rest = answer.partition(b"\r\n\r\n")
     assert first.startswith(b"HTTP/1.1 200 OK")
     assert int(dict(line.split(b": ", 1) for line in first.split(b"\r\n")[1:])[b"Content-Length"]) > 64 * 1024
@@ -87,13 +64,11 @@ def socket_url(podscope: Podscope, path: str, token: str, **params: str) -> str:
     return podscope.url.replace("http", "ws", 1) + path + "?" + urlencode({"token": token, **params})
 
 
-async def test_a_websocket_message_over_the_limit_gets_1009_with_a_reason(
-    podscope: Podscope, sandbox: SandboxProcess
-) -> None:
-    session, token = await podscope.signed_in("mallory", "Viewers")
+async def test_a_websocket_message_over_the_limit_gets_1009_with_a_reason(served: Podscope) -> None:
+    session, token = await served.signed_in("mallory", "Viewers")
     async with session:
-        url = socket_url(podscope, "/ws/c/sandbox/ns/default/pods/any/logs/", token)
-        async with session.ws_connect(url, headers={"Origin": podscope.url}) as ws:
+        url = socket_url(served, "/ws/c/sandbox/ns/default/pods/any/logs/", token)
+        async with session.ws_connect(url, headers={"Origin": served.url}) as ws:
             await ws.send_str("x" * (1024 * 1024 + 1))
             message = await ws.receive(timeout=10)
             assert message.type == aiohttp.WSMsgType.CLOSE

@@ -15,7 +15,7 @@ import os
 import random
 import string
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -28,9 +28,9 @@ from dashboard.kube.watches import WatchHub
 from dashboard.models import SessionRecord
 from tests.integration.test_consumers import connect
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
 FUZZ_FRAMES = int(os.environ.get("PODSCOPE_FUZZ_FRAMES") or 200)
+# The full run takes longer than the suite's two minutes a test.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120 + FUZZ_FRAMES * 0.3)]
 AT_ONCE = 8
 COUNTER = "i=0; while true; do i=$((i+1)); echo line $i; sleep 0.2; done"
 
@@ -154,14 +154,6 @@ def exec_frame(rng: random.Random) -> str | bytes:
 
 
 # --- the run -------------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def log_hub() -> AsyncIterator[logs.LogHub]:
-    current = logs.hub()
-    yield current
-    await current.close()
-    await asyncio.sleep(0.2)
 
 
 def fds() -> int:

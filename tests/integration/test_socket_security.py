@@ -101,14 +101,6 @@ async def opened() -> AsyncIterator[list[WebsocketCommunicator]]:
     await asyncio.sleep(0.1)
 
 
-@pytest.fixture
-async def log_hub() -> AsyncIterator[logs.LogHub]:
-    current = logs.hub()
-    yield current
-    await current.close()
-    await asyncio.sleep(0.2)
-
-
 async def open_as(
     async_client: AsyncClient, user: User | None, path: str, opened: list[WebsocketCommunicator], **kwargs: Any
 ) -> Peer:

@@ -4,26 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
-import pytest
 from kubernetes import client, config
 
 from dashboard.kube.clusters import Cluster
 from dashboard.kube.watches import Subscription, WatchHub
 from tests.clusters import SandboxProcess
-
-
-@pytest.fixture
-def private_sandbox(tmp_path: Path) -> Iterator[SandboxProcess]:
-    """A sandbox only this test uses, so it may stop it."""
-    cluster = SandboxProcess(tmp_path / "sandbox")
-    cluster.start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 async def until(check: Callable[[], object], timeout: float = 15.0) -> None:
