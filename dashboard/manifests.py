@@ -191,6 +191,9 @@ def _check(doc: Any, where: str) -> dict[str, Any]:
     meta = doc.get("metadata")
     if not isinstance(meta, dict):
         raise ManifestError(f"{where}: metadata is missing")
+    for field in ("name", "generateName", "namespace"):
+        if meta.get(field) is not None and not isinstance(meta[field], str):
+            raise ManifestError(f"{where}: metadata.{field} must be text")
     if not meta.get("name") and not meta.get("generateName"):
         raise ManifestError(f"{where}: metadata.name is missing")
     return doc

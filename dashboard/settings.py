@@ -15,7 +15,7 @@ PODSCOPE_LOGIN_LOCKOUT_MINUTES   how long failures count, and so how long a lock
 PODSCOPE_LOG_BUFFER        log lines a browser keeps per log view (default: 10000)
 PODSCOPE_MAX_SOCKETS       websockets one person may hold open at once (default: 60)
 PODSCOPE_MAX_LOG_SOCKETS   log views one person may follow at once (default: 20)
-PODSCOPE_MAX_NAMESPACES    namespaces one person may watch at once, pages and sockets together (default: 20)
+PODSCOPE_MAX_NAMESPACES    namespaces one person may watch at once, pages and sockets together (default: 30)
 PODSCOPE_MAX_SOCKET_OPENS  websockets one person may open per minute (default: 120)
 PODSCOPE_SOCKET_RECHECK    seconds between checks of open sockets' sessions and permissions (default: 10)
 """
@@ -200,7 +200,8 @@ PODSCOPE_RECORD_SESSIONS = _env_bool("PODSCOPE_RECORD_SESSIONS", False)
 # What one person may hold at once (docs/security.md): more is refused with close code 4429 and a sentence.
 PODSCOPE_MAX_SOCKETS = max(1, int(os.environ.get("PODSCOPE_MAX_SOCKETS") or 60))
 PODSCOPE_MAX_LOG_SOCKETS = max(1, int(os.environ.get("PODSCOPE_MAX_LOG_SOCKETS") or 20))
-PODSCOPE_MAX_NAMESPACES = max(1, int(os.environ.get("PODSCOPE_MAX_NAMESPACES") or 20))
+# A teacher looking into each student's namespace of a class of thirty.
+PODSCOPE_MAX_NAMESPACES = max(1, int(os.environ.get("PODSCOPE_MAX_NAMESPACES") or 30))
 PODSCOPE_MAX_SOCKET_OPENS = max(1, int(os.environ.get("PODSCOPE_MAX_SOCKET_OPENS") or 120))
 # Seconds between checks that each open socket's session, account and permission still hold. Signing out closes
 # a session's sockets at once, and a change to an account or group brings the next check forward.

@@ -196,8 +196,8 @@ class Registry:
         if len(opened) > limits.opens_per_minute:
             return Refusal(
                 TOO_MANY,
-                f"You opened {len(opened) - 1} connections in the last minute, the most allowed; wait a minute, "
-                "then reload the page.",
+                f"You opened {limits.opens_per_minute} connections in the last minute, the most allowed; wait a "
+                "minute, then reload the page.",
             )
         if kind == "exec" and self.held(user_pk, "exec") >= limits.terminals:
             return Refusal(

@@ -22,6 +22,7 @@ from kubernetes.aio import client as aio_client
 from kubernetes.aio.client.exceptions import ApiException
 from kubernetes.aio.config.config_exception import ConfigException
 from kubernetes.config.config_exception import ConfigException as SyncConfigException
+from pydantic import ValidationError
 
 from dashboard.kube import health
 from dashboard.kube.clusters import Cluster
@@ -152,6 +153,10 @@ async def connection(cluster: Cluster, *, timeout: float | None = None) -> Async
             yield api
     except ApiException as exc:
         raise _status_error(exc.status, exc.reason, exc.body) from exc
+    except ValidationError as exc:
+        # The client checks its arguments' types before sending anything: a value from a person that is not
+        # what the API takes (the callers check names first; this is the last line).
+        raise Invalid(f"the request cannot be sent: {exc.errors()[0].get('msg', exc)}", reason="Invalid") from exc
     except (aiohttp.ClientError, OSError, TimeoutError, ConfigException, SyncConfigException) as exc:
         # Dropped because the cluster stopped answering: say that, not how the connection ended.
         if silence := not_answering(cluster):
@@ -325,15 +330,17 @@ async def apply(
             reason="Unsupported",
         )
     meta = doc.get("metadata") or {}
-    name = meta.get("name")
-    if not name:
+    name, target = meta.get("name"), meta.get("namespace") or namespace
+    if not name or not isinstance(name, str):
         raise Invalid(f"server-side apply needs metadata.name; this {kind} has none", reason="Invalid")
+    if not isinstance(target, str):
+        raise Invalid(f"metadata.namespace of {kind} {name} must be text", reason="Invalid")
     async with connection(cluster) as api:
         patch = getattr(aio_client.CoreV1Api(api), f"patch_namespaced_{APPLICABLE_KINDS[kind]}_without_preload_content")
         return await read_json(
             await patch(
                 name,
-                meta.get("namespace") or namespace,
+                target,
                 doc,
                 field_manager=field_manager,
                 force=True,

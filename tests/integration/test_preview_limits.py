@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import time
@@ -103,6 +104,18 @@ async def test_apply_without_a_manifest_says_so(
     response = await async_client.post(url(), data, headers=headers)
     assert response.status_code == 400
     assert error_of(response.content) == "There is nothing to apply: paste or upload a manifest first."
+
+
+async def test_apply_of_a_name_that_is_not_text_is_explained(
+    async_client: AsyncClient, alice: User, sandbox_cluster: clusters.Cluster, namespace: str
+) -> None:
+    # Found by the HTTP fuzz: a list as metadata.name went through to the API client, which raised (500).
+    await signed_in(async_client, alice)
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": ["a"]}, "spec": {"containers": []}}
+    data = {"manifest": json.dumps(pod), "action": "apply", "namespace": namespace}
+    response = await async_client.post(url(), data)
+    assert response.status_code == 200
+    assert error_of(response.content) == "document 1: metadata.name must be text"
 
 
 async def test_a_big_manifest_does_not_stall_anyone_else(

@@ -404,3 +404,11 @@ def test_to_yaml_prints_lists_and_shared_values_plainly():
     assert "&id" not in text
     assert "- " + "a" * 200 + "\n" in text
     assert yaml.safe_load(text) == obj
+
+
+@pytest.mark.parametrize("field", ["name", "generateName", "namespace"])
+def test_metadata_names_must_be_text(field: str) -> None:
+    # A list here once reached the API client, whose argument checks raised past every handler (a 500).
+    meta = {"name": "web", field: ["a"]}
+    with pytest.raises(manifests.ManifestError, match=f"document 1: metadata.{field} must be text"):
+        manifests.parse(json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": meta}))
