@@ -163,6 +163,14 @@ async def connection(cluster: Cluster, *, timeout: float | None = None) -> Async
             raise silence from exc
         state.check_soon()
         raise _unreachable(api.configuration.host, exc, timeout) from exc
+    except KubeError:
+        raise
+    except Exception as exc:
+        # A client closed under a call because its cluster fell silent fails in ways of its own (aiohttp asserts
+        # that its connector is still there): say why it was closed.
+        if silence := not_answering(cluster):
+            raise silence from exc
+        raise
     finally:
         await api.close()
 
