@@ -137,6 +137,14 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": STATE_DIR / "db.sqlite3",
+        # Many people at once write small rows (sessions, sign-in attempts, audit rows). SQLite's default deferred
+        # transactions fail at once with "database is locked" when two of them read and then write, so writers
+        # queue instead (IMMEDIATE), for up to 20 s, and readers never wait for them (WAL).
+        "OPTIONS": {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
     },
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import socket
 import sqlite3
@@ -58,6 +59,24 @@ def test_head_gets_headers_only_even_for_a_long_answer_and_the_connection_stays_
     assert int(dict(line.split(b": ", 1) for line in first.split(b"\r\n")[1:])[b"Content-Length"]) > 64 * 1024
     # What follows the first answer's headers is the second answer, not the first one's body.
     assert rest.startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+async def test_many_sign_ins_at_once_get_answers_not_500(served: Podscope) -> None:
+    # Each failed sign-in writes rows (django-axes); with SQLite's deferred transactions, two writers at once
+    # failed at once with "database is locked", which reached people as 500s.
+    async def attempt(n: int) -> int:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+            async with session.get(served.url + "/accounts/login/") as response:
+                page = await response.text()
+            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+            assert token is not None
+            data = {"username": f"guess{n % 7}", "password": "wrong", "csrfmiddlewaretoken": token.group(1)}
+            async with session.post(served.url + "/accounts/login/", data=data, headers={"Origin": served.url}) as r:
+                await r.read()
+                return r.status
+
+    statuses = [status for _ in range(6) for status in await asyncio.gather(*(attempt(n) for n in range(10)))]
+    assert set(statuses) <= {200, 429}, statuses
 
 
 def socket_url(podscope: Podscope, path: str, token: str, **params: str) -> str:
