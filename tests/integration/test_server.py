@@ -4,6 +4,7 @@ and a stop that closes every socket with 1001 and lets each clean up."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import re
 import signal
@@ -77,6 +78,25 @@ async def test_many_sign_ins_at_once_get_answers_not_500(served: Podscope) -> No
 
     statuses = [status for _ in range(6) for status in await asyncio.gather(*(attempt(n) for n in range(10)))]
     assert set(statuses) <= {200, 429}, statuses
+
+
+@pytest.mark.parametrize(("path", "status"), [("/no/such/page/", 404), ("/c/sandbox/preview/", 400)])
+async def test_a_form_too_large_gets_its_own_error_page_not_500(served: Podscope, path: str, status: int) -> None:
+    # Django's error views parse a posted form again (their CSRF check); one over DATA_UPLOAD_MAX_MEMORY_SIZE then
+    # raised while its 404 or 400 page was being made, and the person got a 500.
+    session, _ = await served.signed_in("poster", "Viewers")
+    async with session:
+        async with session.get(served.url + "/c/sandbox/preview/") as response:
+            csrf = re.search(r'"X-CSRFToken": "([^"]+)"', await response.text())
+        assert csrf is not None
+        # One form field (not a file) of 3 MiB.
+        body = b'--b\r\nContent-Disposition: form-data; name="manifest"\r\n\r\n' + b"x" * (3 * 1024 * 1024)
+        body += b"\r\n--b--\r\n"
+        headers = {"Origin": served.url, "X-CSRFToken": csrf.group(1)}
+        headers["Content-Type"] = "multipart/form-data; boundary=b"
+        async with session.post(served.url + path, data=io.BytesIO(body), headers=headers) as response:
+            await response.read()
+            assert response.status == status
 
 
 def socket_url(podscope: Podscope, path: str, token: str, **params: str) -> str:
