@@ -3,7 +3,7 @@ administrator, a Viewer and someone signed out. Whatever comes (bad names, trave
 huge and nested bodies, alias bombs, wrong methods and charsets, forged tokens), the answer is never a 5xx and
 the server logs no traceback.
 
-The default run sends FUZZ_REQUESTS (60) requests per route, about half a minute in all; set
+The default run sends FUZZ_REQUESTS (60) requests per route, about 10 s; set
 PODSCOPE_FUZZ_REQUESTS=10000 for the full run.
 """
 

@@ -2,7 +2,7 @@
 and afterwards nothing is left held: no socket in the registry, no upstream stream, no log subscriber, no open
 audit row, no file descriptor.
 
-The default run sends FUZZ_FRAMES (200) frames per socket kind, about half a minute in all; set
+The default run sends FUZZ_FRAMES (200) frames per socket kind, about 11 s in all; set
 PODSCOPE_FUZZ_FRAMES=10000 for the full run.
 """
 
