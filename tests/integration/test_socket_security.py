@@ -7,7 +7,7 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -248,6 +248,21 @@ async def open_every_kind(
     return peers
 
 
+@pytest.fixture
+def every_kind(
+    async_client: AsyncClient,
+    alice: User,
+    sandbox_cluster: clusters.Cluster,
+    namespace: str,
+    web: str,
+    watch_hub: WatchHub,
+    log_hub: logs.LogHub,
+    opened: list[WebsocketCommunicator],
+) -> Callable[[], Awaitable[dict[str, Peer]]]:
+    """Opens one socket of each kind as alice (an operator) on the `web` pod, once the test has set what it needs."""
+    return lambda: open_every_kind(async_client, alice, namespace, web, opened)
+
+
 async def all_closed(peers: dict[str, Peer], code: int, within: float) -> float:
     """Seconds until every peer was closed with `code` (fails after `within`)."""
     started = time.monotonic()
@@ -268,16 +283,9 @@ async def exec_row_ended(outcome: str) -> SessionRecord:
 
 
 async def test_signing_out_closes_every_socket_of_that_session_at_once(
-    async_client: AsyncClient,
-    alice: User,
-    sandbox_cluster: clusters.Cluster,
-    namespace: str,
-    web: str,
-    watch_hub: WatchHub,
-    log_hub: logs.LogHub,
-    opened: list[WebsocketCommunicator],
+    async_client: AsyncClient, every_kind: Callable[[], Awaitable[dict[str, Peer]]]
 ) -> None:
-    peers = await open_every_kind(async_client, alice, namespace, web, opened)
+    peers = await every_kind()
     await async_client.alogout()
     assert await all_closed(peers, 4401, within=3) < 3
     assert "You signed out, so this connection was closed." in peers["logs"].errors()
@@ -287,36 +295,21 @@ async def test_signing_out_closes_every_socket_of_that_session_at_once(
 
 
 async def test_a_session_that_ends_elsewhere_closes_its_sockets_within_the_recheck(
-    async_client: AsyncClient,
-    alice: User,
-    sandbox_cluster: clusters.Cluster,
-    namespace: str,
-    web: str,
-    watch_hub: WatchHub,
-    log_hub: logs.LogHub,
-    opened: list[WebsocketCommunicator],
-    settings: Any,
+    every_kind: Callable[[], Awaitable[dict[str, Peer]]], settings: Any
 ) -> None:
     # Another process (or expiry) removes the session: no signal reaches this one, the periodic check does.
     settings.PODSCOPE_SOCKET_RECHECK = 0.5
-    peers = await open_every_kind(async_client, alice, namespace, web, opened)
+    peers = await every_kind()
     await sync_to_async(Session.objects.all().delete)()
     assert await all_closed(peers, 4401, within=5) < 3
     assert any("session ended" in e for e in peers["exec"].errors())
 
 
 async def test_a_disabled_account_loses_its_sockets(
-    async_client: AsyncClient,
-    alice: User,
-    sandbox_cluster: clusters.Cluster,
-    namespace: str,
-    web: str,
-    watch_hub: WatchHub,
-    log_hub: logs.LogHub,
-    opened: list[WebsocketCommunicator],
+    alice: User, every_kind: Callable[[], Awaitable[dict[str, Peer]]]
 ) -> None:
     # With the default ten-second check: saving the account brings the check forward.
-    peers = await open_every_kind(async_client, alice, namespace, web, opened)
+    peers = await every_kind()
     alice.is_active = False
     await alice.asave()
     assert await all_closed(peers, 4401, within=5) < 3
@@ -324,16 +317,9 @@ async def test_a_disabled_account_loses_its_sockets(
 
 
 async def test_a_lost_permission_closes_the_sockets_that_need_it(
-    async_client: AsyncClient,
-    alice: User,
-    sandbox_cluster: clusters.Cluster,
-    namespace: str,
-    web: str,
-    watch_hub: WatchHub,
-    log_hub: logs.LogHub,
-    opened: list[WebsocketCommunicator],
+    alice: User, every_kind: Callable[[], Awaitable[dict[str, Peer]]]
 ) -> None:
-    peers = await open_every_kind(async_client, alice, namespace, web, opened)
+    peers = await every_kind()
     # From Operators to Viewers: logs and pages stay, the terminal goes.
     await sync_to_async(alice.groups.set)([await Group.objects.aget(name="Viewers")])
     exec_peer = peers.pop("exec")
