@@ -33,6 +33,7 @@ from dashboard.kube.portforward import PortConnection
 from dashboard.models import SessionRecord
 from dashboard.origins import port_token_valid
 from dashboard.permissions import EXEC_PODS
+from dashboard.text import sentence
 
 log = logging.getLogger(__name__)
 
@@ -129,10 +130,6 @@ async def admit(request: HttpRequest, user: Any, token: str) -> None:
 
 def _csrf_refused(request: HttpRequest) -> bool:
     return CsrfViewMiddleware(HttpResponse).process_view(request, None, (), {}) is not None
-
-
-def _sentence(text: str) -> str:
-    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
 # --- the audit row ----------------------------------------------------------------------------------------------
@@ -372,11 +369,11 @@ def _failure(exc: BaseException, port: int, pod: str) -> Failed:
             502,
         )
     if isinstance(exc, resources.Forbidden):
-        return Failed("Port-forward refused", _sentence(exc.message), 403, refused=True)
+        return Failed("Port-forward refused", sentence(exc.message), 403, refused=True)
     if isinstance(exc, resources.KubeError):
         title = "The cluster did not answer" if exc.unreachable else "The port could not be opened"
-        return Failed(title, _sentence(exc.message), 502)
-    return Failed("The port could not be opened", _sentence(str(exc) or type(exc).__name__), 502)
+        return Failed(title, sentence(exc.message), 502)
+    return Failed("The port could not be opened", sentence(str(exc) or type(exc).__name__), 502)
 
 
 async def forward(

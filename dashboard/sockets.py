@@ -41,6 +41,7 @@ from django.contrib.auth import get_user
 from dashboard.kube import clusters
 from dashboard.names import InvalidName, check_name, check_namespace
 from dashboard.origins import socket_token_valid
+from dashboard.text import sentence
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +67,6 @@ class Refusal:
     code: int
     message: str
     quiet: bool = False  # closed without a word on the socket (the reason is still logged and audited)
-
-
-def sentence(text: str) -> str:
-    text = text.strip()
-    return text[:1].upper() + text[1:] + ("" if text.endswith((".", "?", "!")) else ".")
 
 
 def query_params(scope: dict[str, Any]) -> dict[str, str]:

@@ -29,6 +29,7 @@ from dashboard.models import LoginToken
 from dashboard.names import InvalidName, check_container, check_name, check_namespace, parse_since
 from dashboard.origins import port_key, port_token, socket_token
 from dashboard.permissions import EXEC_PODS, READ_LOGS, VIEW_PODS, WRITE_PODS, capabilities
+from dashboard.text import sentence
 
 arender = sync_to_async(render)
 AsyncView = Callable[..., Awaitable[HttpResponse]]
@@ -66,15 +67,11 @@ def permission(perm: str) -> Callable[[AsyncView], AsyncView]:
     return decorator
 
 
-def _sentence(text: str) -> str:
-    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
-
-
 def _cluster(cluster_id: str) -> clusters.Cluster:
     try:
         return clusters.get(cluster_id)
     except clusters.ClusterError as exc:
-        raise Problem("Unknown cluster", _sentence(str(exc)), 404) from None
+        raise Problem("Unknown cluster", sentence(str(exc)), 404) from None
 
 
 def _names(namespace: str, name: str | None = None) -> None:
@@ -108,7 +105,7 @@ def cluster_home(request: HttpRequest, cluster: str) -> HttpResponse:
     try:
         found = clusters.get(cluster)
     except clusters.ClusterError as exc:
-        return problem_page(request, Problem("Unknown cluster", _sentence(str(exc)), 404))
+        return problem_page(request, Problem("Unknown cluster", sentence(str(exc)), 404))
     return redirect("pod-list", found.id, found.namespace)
 
 
@@ -206,7 +203,7 @@ async def pod_log(request: HttpRequest, cluster: str, namespace: str, name: str)
         single = resources.stream_log(found, namespace, name, names[0], **options) if len(names) == 1 else None
         first = await anext(single, b"") if single is not None else b""
     except resources.KubeError as exc:
-        raise Problem("No log to download", _sentence(exc.message), exc.status or 502) from None
+        raise Problem("No log to download", sentence(exc.message), exc.status or 502) from None
 
     async def body() -> AsyncIterator[bytes]:
         if single is not None:
@@ -282,7 +279,7 @@ async def pod_terminal(request: HttpRequest, cluster: str, namespace: str, name:
     except resources.NotFound:
         raise Problem("Pod not found", f'There is no pod "{name}" in namespace "{namespace}".', 404) from None
     except resources.KubeError as exc:
-        raise Problem("Cannot open a terminal", _sentence(exc.message), exc.status or 502) from None
+        raise Problem("Cannot open a terminal", sentence(exc.message), exc.status or 502) from None
     containers, chosen = terminals.choices(pod, request.GET.get("container", ""))
     here = reverse("pod-detail", args=[found.id, namespace, name])
     context = {"cluster": found, "namespace": namespace, "name": name, "containers": containers, "chosen": chosen}

@@ -4,6 +4,7 @@ person, revocation when a session or a right ends, and malformed frames that mus
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import time
@@ -56,18 +57,20 @@ class Peer:
         while self.closed is None:
             left = deadline - time.monotonic()
             assert left > 0, f"still open after {timeout}s; got {self.frames[-3:]}"
-            try:
-                got = await self.communicator.receive_output(timeout=left)
-            except TimeoutError:
-                continue
-            if got["type"] == "websocket.close":
-                self.closed = got.get("code", 1000)
-            elif got.get("bytes") is not None:
-                self.frames.append(got["bytes"])
-            else:
-                text = got["text"]
-                self.frames.append(json.loads(text) if text.startswith("{") else text)
+            with contextlib.suppress(TimeoutError):
+                await self._take(left)
         return self
+
+    async def _take(self, timeout: float) -> None:
+        """Read the next thing the server sent: a frame (JSON as a dict, HTML as text, bytes) or the close."""
+        got = await self.communicator.receive_output(timeout=timeout)
+        if got["type"] == "websocket.close":
+            self.closed = got.get("code", 1000)
+        elif got.get("bytes") is not None:
+            self.frames.append(got["bytes"])
+        else:
+            text = got["text"]
+            self.frames.append(json.loads(text) if text.startswith("{") else text)
 
     def errors(self) -> list[str]:
         return [f["message"] for f in self.frames if isinstance(f, dict) and f.get("type") == "error"]
@@ -81,14 +84,7 @@ class Peer:
             left = deadline - time.monotonic()
             assert self.closed is None, f"closed {self.closed} before it came; got {self.frames[-3:]}"
             assert left > 0, f"not there in {timeout}s; got {self.frames[-3:]}"
-            got = await self.communicator.receive_output(timeout=left)
-            if got["type"] == "websocket.close":
-                self.closed = got.get("code", 1000)
-            elif got.get("bytes") is not None:
-                self.frames.append(got["bytes"])
-            else:
-                text = got["text"]
-                self.frames.append(json.loads(text) if text.startswith("{") else text)
+            await self._take(left)
 
 
 @pytest.fixture
