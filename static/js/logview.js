@@ -1132,6 +1132,7 @@
 
     stats() {
       return {
+        loading: this.awaitingReset, // options sent, the server's view of them not begun yet
         lines: this.entries.length,
         received: this.received,
         skipped: this.skipped,

@@ -43,6 +43,11 @@ def numbers(page: Page, container: str) -> list[int]:
     return [int(t.split()[1]) for t in texts if t.startswith(container + " ")]
 
 
+def wait_for_lines(page: Page, count: int) -> None:
+    """Wait until the view of the options now chosen has received `count` lines (not the view before it)."""
+    wait_for(page, f"(s => !s.loading && s.received >= {count})(document.getElementById('logs').logView.stats())")
+
+
 def open_logs(page: Page, podscope: Podscope, namespace: str, pod: str) -> None:
     page.goto(podscope.login_url("reader", "Viewers") + f"?next=/c/sandbox/ns/{namespace}/pods/{pod}/")
     expect(page.locator("#logs")).to_be_visible()
@@ -54,7 +59,7 @@ def test_a_container_log_follows_without_gaps(
     run_counting_pod(sandbox, namespace, "counter", "main")
     open_logs(page, podscope, namespace, "counter")
     page.get_by_label("Container", exact=True).select_option("main")
-    wait_for(page, "document.getElementById('logs').logView.stats().received >= 40")
+    wait_for_lines(page, 40)
     seen = numbers(page, "main")
     assert seen == list(range(seen[0], seen[0] + len(seen)))
     expect(page.locator("#logs [data-log='status']")).to_contain_text(re.compile("Following", re.I))
@@ -87,10 +92,10 @@ def test_a_dropped_connection_resumes_without_gaps_or_repeats(
     run_counting_pod(sandbox, namespace, "steady", "main")
     open_logs(page, podscope, namespace, "steady")
     page.get_by_label("Container", exact=True).select_option("main")
-    wait_for(page, "document.getElementById('logs').logView.stats().received >= 20")
+    wait_for_lines(page, 20)
     page.evaluate("document.getElementById('logs').logView.dropConnection()")
     before = page.evaluate("document.getElementById('logs').logView.stats().received")
-    wait_for(page, f"document.getElementById('logs').logView.stats().received >= {before + 40}")
+    wait_for_lines(page, before + 40)
     seen = numbers(page, "main")
     assert seen == list(range(seen[0], seen[0] + len(seen))), "a gap or a repeat across the reconnect"
 
@@ -103,6 +108,6 @@ def test_a_container_in_the_diagram_opens_its_log(
     page.locator('#pod-diagram [data-container="right"]').first.click()
     page.get_by_role("menuitem", name="Logs of right").click()
     expect(page.get_by_label("Container", exact=True)).to_have_value("right")
-    wait_for(page, "document.getElementById('logs').logView.stats().received >= 10")
+    wait_for_lines(page, 10)
     assert numbers(page, "right")
     assert not numbers(page, "left")

@@ -118,7 +118,7 @@ def test_buffer_bound_drops_the_oldest_lines(view: Page) -> None:
         lines(view, *(("web-app", nth(n), f"line {n}") for n in range(frame * 40, frame * 40 + 40)))
         rendered(view)
 
-    assert stats(view) == {"lines": 50, "received": 120, "skipped": 0, "rendered": 50}
+    assert stats(view) == {"loading": False, "lines": 50, "received": 120, "skipped": 0, "rendered": 50}
     assert texts(view)[0] == "line 70"
     assert texts(view)[-1] == "line 119"
     expect(view.get_by_text("Older lines dropped from view; Download has the whole log.")).to_be_visible()
@@ -250,7 +250,7 @@ def test_pause_keeps_only_the_newest_lines_and_counts_the_rest(view: Page) -> No
     view.locator("[data-log=pause]").click()
     rendered(view)
 
-    assert stats(view) == {"lines": 50, "received": 130, "skipped": 31, "rendered": 50}
+    assert stats(view) == {"loading": False, "lines": 50, "received": 130, "skipped": 31, "rendered": 50}
     assert texts(view)[0] == "31 lines skipped while paused"
     assert texts(view)[1] == "new 31"
     assert texts(view)[-1] == "new 79"
@@ -404,7 +404,13 @@ def test_streaming_50000_lines_stays_bounded_and_responsive(browser: Browser) ->
         result = page.evaluate(STREAM, {"total": 50_000, "frameBytes": 64 * 1024, "intervalMs": 50})
         print("\nlog view streaming:", json.dumps(result))
 
-        assert result["stats"] == {"lines": 10_000, "received": 50_000, "skipped": 0, "rendered": 10_000}
+        assert result["stats"] == {
+            "loading": False,
+            "lines": 10_000,
+            "received": 50_000,
+            "skipped": 0,
+            "rendered": 10_000,
+        }
         assert result["ordered"]
         # Generous on purpose: a shared CI machine must not make this flaky. Typical figures are printed.
         assert result["longestTask"] < 500
