@@ -1,23 +1,45 @@
 """Podscope settings: safe defaults for a laptop or classroom, every knob an environment variable.
 
-PODSCOPE_SECRET_KEY        signing key; without it one is generated once and kept in the state dir
-PODSCOPE_STATE_DIR         where the database and the generated key live (default: <repo>/var)
-PODSCOPE_DEBUG             "1" shows Django's debug pages; never on a shared network
-PODSCOPE_ALLOWED_HOSTS     comma-separated host names (default: localhost, 127.0.0.1, [::1])
-PODSCOPE_CSRF_TRUSTED_ORIGINS  comma-separated origins, e.g. https://podscope.example.edu
-PODSCOPE_HTTPS             "1" when served over HTTPS: secure cookies, redirect to https, HSTS
-PODSCOPE_SERVE_STATIC      "0" when a front proxy serves /static/ itself (default: served by the app)
-PODSCOPE_LOG_LEVEL         level for the stderr log (default: INFO)
-PODSCOPE_LOGIN_LINK_TTL    seconds a one-time login link stays valid (default: 43200, twelve hours)
-PODSCOPE_LOGIN_FAILURES    failed sign-ins that lock an account, from any address (default: 10)
-PODSCOPE_LOGIN_ADDRESS_FAILURES  failed sign-ins, on any accounts, that lock a client address (default: 100)
-PODSCOPE_LOGIN_LOCKOUT_MINUTES   how long failures count, and so how long a lock lasts (default: 15)
-PODSCOPE_LOG_BUFFER        log lines a browser keeps per log view (default: 10000)
-PODSCOPE_MAX_SOCKETS       websockets one person may hold open at once (default: 60)
-PODSCOPE_MAX_LOG_SOCKETS   log views one person may follow at once (default: 20)
-PODSCOPE_MAX_NAMESPACES    namespaces one person may watch at once, pages and sockets together (default: 30)
-PODSCOPE_MAX_SOCKET_OPENS  websockets one person may open per minute (default: 120)
-PODSCOPE_SOCKET_RECHECK    seconds between checks of open sockets' sessions and permissions (default: 10)
+Every setting Podscope reads, grouped by what it is for (tests/unit/test_settings_doc.py keeps this list whole):
+
+Server and storage
+  PODSCOPE_SECRET_KEY        signing key; without it one is generated once and kept in the state dir
+  PODSCOPE_STATE_DIR         where the database and the generated key live (default: <repo>/var)
+  PODSCOPE_DEBUG             "1" shows Django's debug pages; never on a shared network
+  PODSCOPE_ALLOWED_HOSTS     comma-separated host names (default: localhost, 127.0.0.1, [::1])
+  PODSCOPE_CSRF_TRUSTED_ORIGINS  comma-separated origins, e.g. https://podscope.example.edu; pages and sockets
+                             from these origins are accepted besides the dashboard's own
+  PODSCOPE_HTTPS             "1" when served over HTTPS: secure cookies, redirect to https, HSTS
+  PODSCOPE_SERVE_STATIC      "0" when a front proxy serves /static/ itself (default: served by the app)
+  PODSCOPE_LOG_LEVEL         level for the stderr log (default: INFO)
+
+Clusters (read by dashboard/kube/clusters.py, when the cluster list is built)
+  PODSCOPE_SANDBOX_KUBECONFIG  kubeconfig of the embedded sandbox, offered first as "Sandbox" (set by `demo`)
+  KUBECONFIG                 colon-separated kubeconfig files whose contexts are offered (default: ~/.kube/config)
+  KUBERNETES_SERVICE_HOST    set by Kubernetes inside a pod: offers "This cluster (in-cluster)"
+
+Signing in
+  PODSCOPE_LOGIN_LINK_TTL    seconds a one-time login link stays valid (default: 43200, twelve hours)
+  PODSCOPE_LOGIN_FAILURES    failed sign-ins that lock an account, from any address (default: 10)
+  PODSCOPE_LOGIN_ADDRESS_FAILURES  failed sign-ins, on any accounts, that lock a client address (default: 100)
+  PODSCOPE_LOGIN_LOCKOUT_MINUTES   how long failures count, and so how long a lock lasts (default: 15)
+
+Logs
+  PODSCOPE_LOG_BUFFER        log lines a browser keeps per log view (default: 10000)
+
+Terminals and port-forwards (docs/terminals.md)
+  PODSCOPE_EXEC_MAX_SESSIONS terminals one person may have open at once (default: 4)
+  PODSCOPE_EXEC_MAX_INPUT    bytes one terminal input message may carry (default: 65536)
+  PODSCOPE_EXEC_KEEPALIVE    seconds between keep-alive pings on both legs of a terminal (default: 20)
+  PODSCOPE_RECORD_SESSIONS   "1" records every terminal's output as asciicast for the audit pages (default: off)
+  PODSCOPE_RECORDINGS_DIR    where recordings are kept (default: <state dir>/recordings)
+
+What one person may hold at once (docs/security.md)
+  PODSCOPE_MAX_SOCKETS       websockets one person may hold open at once (default: 60)
+  PODSCOPE_MAX_LOG_SOCKETS   log views one person may follow at once (default: 20)
+  PODSCOPE_MAX_NAMESPACES    namespaces one person may watch at once, pages and sockets together (default: 30)
+  PODSCOPE_MAX_SOCKET_OPENS  websockets one person may open per minute (default: 120)
+  PODSCOPE_SOCKET_RECHECK    seconds between checks of open sockets' sessions and permissions (default: 10)
 """
 
 from __future__ import annotations
