@@ -70,63 +70,83 @@ def _yaml_error(exc: yaml.YAMLError, number: int, text: str) -> ManifestError:
     return ManifestError(f"document {number}: {where}{problem}")
 
 
-def _refuse_costly(text: str) -> None:
-    """Refuse a manifest whose aliases, nesting or documents would cost too much, before building anything.
+class _Cost:
+    """What a manifest costs once its aliases are expanded, counted from libyaml's events one at a time.
 
-    One pass over libyaml's events counts, for each anchor, how many values it stands for once its aliases
-    are expanded; nothing is expanded to count them.
+    For each anchor it keeps how many values the anchor stands for once its aliases are expanded; nothing is
+    expanded to count them.
     """
-    # Values written hardly outnumber characters (`{a,b}` is five of each), so no manifest that may pass expands
-    # past this; stopping here keeps the counts small however many times the aliases multiply.
-    ceiling = max(MIN_EXPANSION, EXPANSION_RATIO * 2 * len(text))
-    sizes: dict[str, int] = {}  # anchor -> values it stands for, with the aliases inside it expanded
-    open_nodes: list[tuple[str | None, int]] = []  # the mappings and lists being read: (anchor, expanded at start)
-    written = expanded = 0  # values as written (an alias is one), and with every alias expanded
-    ends: list[int] = []  # `expanded` at the end of each document
-    number = 1
+
+    def __init__(self, length: int) -> None:
+        # Values written hardly outnumber characters (`{a,b}` is five of each), so no manifest that may pass
+        # expands past this; stopping here keeps the counts small however many times the aliases multiply.
+        self.ceiling = max(MIN_EXPANSION, EXPANSION_RATIO * 2 * length)
+        self.sizes: dict[str, int] = {}  # anchor -> values it stands for, with the aliases inside it expanded
+        self.open_nodes: list[tuple[str | None, int]] = []  # mappings and lists being read: (anchor, expanded)
+        self.written = self.expanded = 0  # values as written (an alias is one), and with every alias expanded
+        self.ends: list[int] = []  # `expanded` at the end of each document
+        self.number = 1  # the document being read
+
+    def read(self, event: yaml.Event) -> None:
+        if isinstance(event, yaml.AliasEvent):
+            self._alias(event)
+        elif isinstance(event, yaml.NodeEvent):
+            self._node(event)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            anchor, start = self.open_nodes.pop()
+            if anchor is not None:
+                self.sizes[anchor] = self.expanded - start
+        elif isinstance(event, yaml.DocumentStartEvent) and self.number > MAX_OBJECTS:
+            raise ManifestRefused(
+                f"the manifest has more than {MAX_OBJECTS:,} documents; Podscope reads at most "
+                f"{MAX_OBJECTS:,} at a time, so split it"
+            )
+        elif isinstance(event, yaml.DocumentEndEvent):
+            self.ends.append(self.expanded)
+            self.sizes.clear()  # an anchor names a value in its own document only
+            self.number += 1
+
+    def _is_open(self, anchor: str | None) -> bool:
+        return any(name == anchor for name, _ in self.open_nodes)
+
+    def _alias(self, event: yaml.AliasEvent) -> None:
+        line, anchor = event.start_mark.line + 1, event.anchor
+        if anchor not in self.sizes:
+            problem = "is inside the value it names" if self._is_open(anchor) else "names no anchor before it"
+            raise ManifestError(f"document {self.number}: line {line}: the alias *{anchor} {problem}")
+        self.written, self.expanded = self.written + 1, self.expanded + self.sizes[anchor]
+        if self.expanded > self.ceiling:
+            raise ManifestRefused(_expansion(self.number, line, self.ceiling))
+
+    def _node(self, event: yaml.NodeEvent) -> None:
+        line, anchor = event.start_mark.line + 1, event.anchor
+        if anchor is not None and (anchor in self.sizes or self._is_open(anchor)):
+            raise ManifestError(f"document {self.number}: line {line}: the anchor &{anchor} is defined twice")
+        self.written, self.expanded = self.written + 1, self.expanded + 1
+        if isinstance(event, yaml.CollectionStartEvent):
+            self.open_nodes.append((anchor, self.expanded - 1))
+            if len(self.open_nodes) > MAX_DEPTH:
+                raise ManifestRefused(f"document {self.number}: line {line}: {_too_deep_message()}")
+        elif anchor is not None:
+            self.sizes[anchor] = 1
+
+    def check_documents(self) -> None:
+        """Refuse a document that expands to more than its share, measured against the whole manifest."""
+        budget = max(MIN_EXPANSION, EXPANSION_RATIO * self.written)
+        for number, total in enumerate(self.ends, start=1):
+            if total > budget:
+                raise ManifestRefused(_expansion(number, None, budget))
+
+
+def _refuse_costly(text: str) -> None:
+    """Refuse a manifest whose aliases, nesting or documents would cost too much, before building anything."""
+    cost = _Cost(len(text))
     try:
         for event in yaml.parse(text, Loader=_SafeLoader):
-            if isinstance(event, yaml.NodeEvent):
-                line = event.start_mark.line + 1
-                anchor = event.anchor
-                if isinstance(event, yaml.AliasEvent):
-                    if anchor not in sizes:
-                        inside = any(name == anchor for name, _ in open_nodes)
-                        problem = "is inside the value it names" if inside else "names no anchor before it"
-                        raise ManifestError(f"document {number}: line {line}: the alias *{anchor} {problem}")
-                    written, expanded = written + 1, expanded + sizes[anchor]
-                    if expanded > ceiling:
-                        raise ManifestRefused(_expansion(number, line, ceiling))
-                    continue
-                if anchor is not None and (anchor in sizes or any(name == anchor for name, _ in open_nodes)):
-                    raise ManifestError(f"document {number}: line {line}: the anchor &{anchor} is defined twice")
-                written, expanded = written + 1, expanded + 1
-                if isinstance(event, yaml.CollectionStartEvent):
-                    open_nodes.append((anchor, expanded - 1))
-                    if len(open_nodes) > MAX_DEPTH:
-                        raise ManifestRefused(f"document {number}: line {line}: {_too_deep_message()}")
-                elif anchor is not None:
-                    sizes[anchor] = 1
-            elif isinstance(event, yaml.CollectionEndEvent):
-                anchor, start = open_nodes.pop()
-                if anchor is not None:
-                    sizes[anchor] = expanded - start
-            elif isinstance(event, yaml.DocumentStartEvent):
-                if number > MAX_OBJECTS:
-                    raise ManifestRefused(
-                        f"the manifest has more than {MAX_OBJECTS:,} documents; Podscope reads at most "
-                        f"{MAX_OBJECTS:,} at a time, so split it"
-                    )
-            elif isinstance(event, yaml.DocumentEndEvent):
-                ends.append(expanded)
-                sizes.clear()  # an anchor names a value in its own document only
-                number += 1
+            cost.read(event)
     except yaml.YAMLError as exc:
-        raise _yaml_error(exc, number, text) from None
-    budget = max(MIN_EXPANSION, EXPANSION_RATIO * written)
-    for number, total in enumerate(ends, start=1):
-        if total > budget:
-            raise ManifestRefused(_expansion(number, None, budget))
+        raise _yaml_error(exc, cost.number, text) from None
+    cost.check_documents()
 
 
 def _expansion(number: int, line: int | None, limit: int) -> str:

@@ -300,9 +300,27 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     is_upgrade = request.headers.get("Upgrade", "").lower() in ("websocket", "spdy/3.1")
     body = b"" if is_upgrade else await request.read()
     call = _call(request, resource, ns, name, sub, body)
+    special = await _special(request, call, store)
+    if special is not None:
+        return special
+    if method == "GET":
+        if not name:
+            if call.flag("watch"):
+                return await watch.serve(request, store, call, request.app[CONFIG].bookmark_interval)
+            return object_response(request, rest.list_(store, call))
+        return object_response(request, rest.get(store, call))
+    answer, status = await _write(store, call, method)
+    response = object_response(request, answer, status)
+    for warning in call.warnings:
+        response.headers.add("Warning", f'299 - "{warning}"')
+    return response
 
+
+async def _special(request: web.Request, call: rest.Call, store: Store) -> web.StreamResponse | None:
+    """The answer to a path that is not plain REST on stored objects: streams, metrics, reviews, bindings."""
+    resource, name, sub, method = call.resource, call.name, call.subresource, request.method
     if sub in STREAMING:
-        pod = store.get("pods", ns, name)
+        pod = store.get("pods", call.namespace, name)
         node = request.app.get(NODE)
         if node is None:
             raise errors.bad_request(f"pod {name} does not have a host assigned")
@@ -320,18 +338,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         if method != "POST":
             raise errors.method_not_allowed()
         return object_response(request, _bind(store, call), status=201)
-
-    if method == "GET":
-        if not name:
-            if call.flag("watch"):
-                return await watch.serve(request, store, call, request.app[CONFIG].bookmark_interval)
-            return object_response(request, rest.list_(store, call))
-        return object_response(request, rest.get(store, call))
-    answer, status = await _write(store, call, method)
-    response = object_response(request, answer, status)
-    for warning in call.warnings:
-        response.headers.add("Warning", f'299 - "{warning}"')
-    return response
+    return None
 
 
 async def _write(store: Store, call: rest.Call, method: str) -> tuple[dict[str, Any], int]:

@@ -12,11 +12,12 @@ argument, so the module keeps no state.
 from __future__ import annotations
 
 import base64
+import copy
 import ipaddress
 import math
 import random
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from fractions import Fraction
 from typing import Any
 
@@ -224,6 +225,22 @@ def _requests_from_limits(container: dict) -> None:
             requests.setdefault(name, value)
 
 
+# Pod spec fields and their defaults, in the order they are set: (field, default, also when empty, not just unset).
+_POD_SPEC_DEFAULTS: tuple[tuple[str, Any, bool], ...] = (
+    ("dnsPolicy", "ClusterFirst", True),
+    ("restartPolicy", "Always", True),
+    ("securityContext", {}, False),
+    ("terminationGracePeriodSeconds", 30, False),
+    ("schedulerName", "default-scheduler", True),
+)
+
+
+def _containers(spec: dict, *kinds: str) -> Iterator[dict]:
+    """The containers of these lists of a pod spec, in order, skipping anything that is not an object."""
+    for kind in kinds:
+        yield from (c for c in spec.get(kind) or [] if isinstance(c, dict))
+
+
 def default_pod(pod: dict) -> dict:
     """Scheme defaulting of a Pod (SetDefaults_Pod, SetDefaults_PodSpec and the nested types)."""
     spec = pod.setdefault("spec", {})
@@ -232,32 +249,20 @@ def default_pod(pod: dict) -> dict:
     for volume in spec.get("volumes") or []:
         if isinstance(volume, dict):
             _default_volume(volume)
-    for kind in ("initContainers", "containers", "ephemeralContainers"):
-        for container in spec.get(kind) or []:
-            if isinstance(container, dict):
-                _default_container(container)
-    for kind in ("containers", "initContainers"):
-        for container in spec.get(kind) or []:
-            if isinstance(container, dict):
-                _requests_from_limits(container)
+    for container in _containers(spec, "initContainers", "containers", "ephemeralContainers"):
+        _default_container(container)
+    for container in _containers(spec, "containers", "initContainers"):
+        _requests_from_limits(container)
     if spec.get("enableServiceLinks") is None:
         spec["enableServiceLinks"] = True
     if spec.get("hostNetwork"):
-        for kind in ("containers", "initContainers"):
-            for container in spec.get(kind) or []:
-                for port in container.get("ports") or []:
-                    if not port.get("hostPort"):
-                        port["hostPort"] = port.get("containerPort")
-    if not spec.get("dnsPolicy"):
-        spec["dnsPolicy"] = "ClusterFirst"
-    if not spec.get("restartPolicy"):
-        spec["restartPolicy"] = "Always"
-    if spec.get("securityContext") is None:
-        spec["securityContext"] = {}
-    if spec.get("terminationGracePeriodSeconds") is None:
-        spec["terminationGracePeriodSeconds"] = 30
-    if not spec.get("schedulerName"):
-        spec["schedulerName"] = "default-scheduler"
+        for container in _containers(spec, "containers", "initContainers"):
+            for port in container.get("ports") or []:
+                if not port.get("hostPort"):
+                    port["hostPort"] = port.get("containerPort")
+    for field, value, when_empty in _POD_SPEC_DEFAULTS:
+        if spec.get(field) is None or (when_empty and not spec.get(field)):
+            spec[field] = copy.deepcopy(value)
     _default_resource_list(spec.get("overhead"))
     return pod
 

@@ -268,14 +268,7 @@ def _decode_message(key: str, data: bytes) -> Any:
         if field.type == "map":
             if wire != 2:
                 raise ProtobufError(f"proto: wrong wireType = {wire} for field {_go_name(field.name)}")
-            key_type, value_type = field.map_types  # type: ignore[misc]
-            entry = {n: (w, v) for n, w, v in _fields(raw, name)}
-            map_key = _scalar(key_type, entry[1][1]) if 1 in entry else _ZEROS.get(key_type, 0)
-            value_ref = value_type if "." in value_type else None
-            if 2 in entry:
-                value = _decode_message(value_ref, entry[2][1]) if value_ref else _scalar(value_type, entry[2][1])
-            else:
-                value = _decode_message(value_ref, b"") if value_ref else _ZEROS.get(value_type, 0)
+            map_key, value = _map_entry(field, raw, name)
             values.setdefault(field.name, {})[map_key] = value
             continue
         expected = _wire_of(field.type)
@@ -297,6 +290,24 @@ def _decode_message(key: str, data: bytes) -> Any:
         values[field.name] = _decode_message(field.message, b"".join(parts))  # type: ignore[arg-type]
     if key in LISTS:
         return values.get("items", [])
+    return _as_json(key, values)
+
+
+def _map_entry(field: Field, raw: bytes, name: str) -> tuple[Any, Any]:
+    """One entry of a map field: its key and value, each the zero value of its type when left out."""
+    key_type, value_type = field.map_types  # type: ignore[misc]
+    entry = {n: (w, v) for n, w, v in _fields(raw, name)}
+    map_key = _scalar(key_type, entry[1][1]) if 1 in entry else _ZEROS.get(key_type, 0)
+    value_ref = value_type if "." in value_type else None
+    if 2 in entry:
+        value = _decode_message(value_ref, entry[2][1]) if value_ref else _scalar(value_type, entry[2][1])
+    else:
+        value = _decode_message(value_ref, b"") if value_ref else _ZEROS.get(value_type, 0)
+    return map_key, value
+
+
+def _as_json(key: str, values: dict[str, Any]) -> dict[str, Any]:
+    """A decoded message as Go's encoding/json writes it: fields in order, zero values and omitempty applied."""
     out: dict[str, Any] = {}
     for field in MESSAGES[key]:
         value = values[field.name] if field.name in values else _absent(field)

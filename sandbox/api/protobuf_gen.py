@@ -240,11 +240,8 @@ def _model_props(model: Any) -> dict[str, bool]:
     return {(info.serialization_alias or name): info.is_required() for name, info in model.model_fields.items()}
 
 
-def build(
-    messages: dict[str, Message], pointers: dict[str, dict[str, set[str]]], roots: list[str]
-) -> tuple[dict[str, Any], list[str]]:
-    """The table for every message reachable from the roots, and warnings about fields left to guesses."""
-    warnings: list[str] = []
+def _reachable(messages: dict[str, Message], roots: list[str], warnings: list[str]) -> list[str]:
+    """Every message the roots lead to, breadth first."""
     reachable: list[str] = []
     pending = list(roots)
     while pending:
@@ -255,21 +252,17 @@ def build(
             warnings.append(f"{key}: referenced but not defined in the inputs")
             continue
         reachable.append(key)
-        for f in messages[key].fields:
-            if f.type not in SCALARS:
-                pending.append(f.type)
+        pending.extend(f.type for f in messages[key].fields if f.type not in SCALARS)
+    return reachable
 
-    def json_names(key: str) -> set[str]:
-        names: set[str] = set()
-        props = props_of.get(key, {})
-        for f in messages[key].fields:
-            match = next((p for p in props if p.lower() == f.name.lower()), None)
-            if match is None and f.type in messages and not f.repeated and f.map_key is None and props:
-                names |= json_names(f.type)
-            else:
-                names.add(match or f.name)
-        return names
 
+def _is_struct(messages: dict[str, Message], f: Field) -> bool:
+    """Whether a field holds one message (not a list, a map or a scalar): the only kind Go can embed."""
+    return f.type in messages and not f.repeated and f.map_key is None
+
+
+def _properties(messages: dict[str, Message], reachable: list[str]) -> dict[str, dict[str, bool]]:
+    """For each message, the client model's JSON names -> required; empty where no model describes it."""
     props_of: dict[str, dict[str, bool]] = {}
     for key in reachable:
         model = _model_for(key)
@@ -281,48 +274,82 @@ def build(
     # An embedded struct has no schema of its own: its fields are described by the type that inlines it.
     for key in reachable:
         props = props_of[key]
+        known = {p.lower() for p in props}
         for f in messages[key].fields:
-            inlined = f.type in messages and not f.repeated and f.map_key is None and not props_of.get(f.type)
-            if props and inlined and not any(p.lower() == f.name.lower() for p in props):
-                known = {p.lower() for p in props}
-                if all(g.name.lower() in known for g in messages[f.type].fields):
-                    props_of[f.type] = props
+            inlined = _is_struct(messages, f) and not props_of.get(f.type)
+            described = inlined and all(g.name.lower() in known for g in messages[f.type].fields)
+            if props and described and f.name.lower() not in known:
+                props_of[f.type] = props
+    return props_of
 
-    table: dict[str, Any] = {}
-    for key in sorted(reachable):
-        message = messages[key]
-        package = key.rsplit(".", 1)[0]
-        go_type = key.rsplit(".", 1)[1]
-        pointer_fields = {name.lower() for name in pointers.get(package, {}).get(go_type, set())}
-        props = props_of[key]
-        entry: dict[str, Any] = {}
-        for f in message.fields:
+
+class _Tabler:
+    """Turns each message's proto fields into the table's entries, with what the client's models say of them."""
+
+    def __init__(
+        self,
+        messages: dict[str, Message],
+        props_of: dict[str, dict[str, bool]],
+        pointers: dict[str, dict[str, set[str]]],
+    ) -> None:
+        self.messages, self.props_of, self.pointers = messages, props_of, pointers
+        self.warnings: list[str] = []
+
+    def json_names(self, key: str) -> set[str]:
+        names: set[str] = set()
+        props = self.props_of.get(key, {})
+        for f in self.messages[key].fields:
             match = next((p for p in props if p.lower() == f.name.lower()), None)
-            inline = False
-            if props and match is None:
-                if f.type in messages and not f.repeated and f.map_key is None and json_names(f.type) <= set(props):
-                    inline = True
-                else:
-                    warnings.append(f"{key}.{f.name}: not in the client's model")
-            name = match or f.name
-            omitempty = (not props[match]) if match is not None else f.optional_marker
-            if (key, name) in NOT_OMITEMPTY:
-                omitempty = False
+            if match is None and _is_struct(self.messages, f) and props:
+                names |= self.json_names(f.type)
+            else:
+                names.add(match or f.name)
+        return names
+
+    def entry(self, key: str) -> dict[str, Any]:
+        package, go_type = key.rsplit(".", 1)
+        pointer_fields = {name.lower() for name in self.pointers.get(package, {}).get(go_type, set())}
+        entry: dict[str, Any] = {}
+        for f in self.messages[key].fields:
             is_pointer = f.name.lower() in pointer_fields
             pointer_fields.discard(f.name.lower())
-            if f.map_key is not None:
-                value = [name, "map", False, [f.map_key, f.type], None, omitempty, is_pointer, inline]
-            elif f.type in SCALARS:
-                value = [name, f.type, f.repeated, None, None, omitempty, is_pointer, inline]
-            elif f.repeated:
-                value = [name, "message", True, None, f.type, omitempty, is_pointer, inline]
-            else:
-                # For a struct, "omitempty" records omitzero: encoding/json ignores omitempty on structs.
-                value = [name, "message", False, None, f.type, (key, name) in OMITZERO, is_pointer, inline]
-            entry[str(f.number)] = value
+            entry[str(f.number)] = self._field(key, f, is_pointer)
         for leftover in sorted(pointer_fields):
-            warnings.append(f"{key}: pointer field {leftover} matches no proto field")
-        table[key] = entry
+            self.warnings.append(f"{key}: pointer field {leftover} matches no proto field")
+        return entry
+
+    def _field(self, key: str, f: Field, is_pointer: bool) -> list[Any]:
+        props = self.props_of[key]
+        match = next((p for p in props if p.lower() == f.name.lower()), None)
+        inline = False
+        if props and match is None:
+            if _is_struct(self.messages, f) and self.json_names(f.type) <= set(props):
+                inline = True
+            else:
+                self.warnings.append(f"{key}.{f.name}: not in the client's model")
+        name = match or f.name
+        omitempty = (not props[match]) if match is not None else f.optional_marker
+        if (key, name) in NOT_OMITEMPTY:
+            omitempty = False
+        if f.map_key is not None:
+            return [name, "map", False, [f.map_key, f.type], None, omitempty, is_pointer, inline]
+        if f.type in SCALARS:
+            return [name, f.type, f.repeated, None, None, omitempty, is_pointer, inline]
+        if f.repeated:
+            return [name, "message", True, None, f.type, omitempty, is_pointer, inline]
+        # For a struct, "omitempty" records omitzero: encoding/json ignores omitempty on structs.
+        return [name, "message", False, None, f.type, (key, name) in OMITZERO, is_pointer, inline]
+
+
+def build(
+    messages: dict[str, Message], pointers: dict[str, dict[str, set[str]]], roots: list[str]
+) -> tuple[dict[str, Any], list[str]]:
+    """The table for every message reachable from the roots, and warnings about fields left to guesses."""
+    warnings: list[str] = []
+    reachable = _reachable(messages, roots, warnings)
+    tabler = _Tabler(messages, _properties(messages, reachable), pointers)
+    table = {key: tabler.entry(key) for key in sorted(reachable)}
+    warnings += tabler.warnings
     lists = sorted(k for k in reachable if messages[k].nullable_list)
     return {"roots": [r for r in roots if r in messages], "lists": lists, "messages": table}, warnings
 

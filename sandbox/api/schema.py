@@ -16,7 +16,7 @@ import math
 import re
 import types
 import typing
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -453,54 +453,86 @@ def _walk(value: Any, node: Node, d: _Decoding, path: str, struct: str, stack: l
 
 
 def _scalar(value: Any, node: Scalar, d: _Decoding, struct: str, stack: list[str]) -> Any:
-    kind = node.kind
-    if kind == "raw":
+    return _SCALARS.get(node.kind, _read_string)(value, node, d, struct, stack)
+
+
+def _read_raw(value: Any, node: Scalar, d: _Decoding, struct: str, stack: list[str]) -> Any:
+    return value
+
+
+def _read_quantity(value: Any, node: Scalar, d: _Decoding, struct: str, stack: list[str]) -> Any:
+    raw = value if isinstance(value, str) else _raw_json(value)
+    try:
+        return canonical_quantity(raw.strip())
+    except ValueError as err:
+        raise _Fatal(str(err)) from None
+
+
+def _read_int_or_string(value: Any, node: Scalar, d: _Decoding, struct: str, stack: list[str]) -> Any:
+    if isinstance(value, str):
         return value
-    if kind == "quantity":
-        raw = value if isinstance(value, str) else _raw_json(value)
-        try:
-            return canonical_quantity(raw.strip())
-        except ValueError as err:
-            raise _Fatal(str(err)) from None
-    if kind == "intorstring":
-        if isinstance(value, str):
-            return value
-        if isinstance(value, int) and not isinstance(value, bool) and -(2**31) <= value < 2**31:
-            return value
-        shown = "number " + _number_literal(value) if _json_kind(value) == "number" else _json_kind(value)
-        raise _Fatal(_type_error(shown, "", [], "int32"))
-    if kind in ("time", "microtime"):
-        if not isinstance(value, str):
-            raise _Fatal(_type_error(_json_kind(value), "", [], "string"))
-        try:
-            return format_time(parse_time(value, micro=kind == "microtime"), micro=kind == "microtime")
-        except ValueError as err:
-            raise _Fatal(str(err)) from None
-    if kind == "bytes":
-        if isinstance(value, list) and all(isinstance(b, int) and 0 <= b < 256 for b in value):
-            return base64.b64encode(bytes(value)).decode()
-        if not isinstance(value, str):
-            d.save(_type_error(_json_kind(value), struct, stack, node.go))
-            return value
-        problem = base64_error(value)
-        if problem:
-            d.save(problem)
+    if isinstance(value, int) and not isinstance(value, bool) and -(2**31) <= value < 2**31:
         return value
-    if kind == "bool":
-        if not isinstance(value, bool):
-            d.save(_type_error(_json_kind(value), struct, stack, node.go))
+    shown = "number " + _number_literal(value) if _json_kind(value) == "number" else _json_kind(value)
+    raise _Fatal(_type_error(shown, "", [], "int32"))
+
+
+def _read_time(value: Any, node: Scalar, d: _Decoding, struct: str, stack: list[str]) -> Any:
+    if not isinstance(value, str):
+        raise _Fatal(_type_error(_json_kind(value), "", [], "string"))
+    micro = node.kind == "microtime"
+    try:
+        return format_time(parse_time(value, micro=micro), micro=micro)
+    except ValueError as err:
+        raise _Fatal(str(err)) from None
+
+
+def _read_bytes(value: Any, node: Scalar, d: _Decoding, struct: str, stack: list[str]) -> Any:
+    if isinstance(value, list) and all(isinstance(b, int) and 0 <= b < 256 for b in value):
+        return base64.b64encode(bytes(value)).decode()
+    if not isinstance(value, str):
+        d.save(_type_error(_json_kind(value), struct, stack, node.go))
         return value
-    if kind in ("int32", "int64"):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            d.save(_type_error(_json_kind(value), struct, stack, node.go))
-            return value
-        bits = 32 if kind == "int32" else 64
-        if isinstance(value, float) or not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
-            d.save(_type_error("number " + _number_literal(value), struct, stack, node.go))
+    problem = base64_error(value)
+    if problem:
+        d.save(problem)
+    return value
+
+
+def _read_bool(value: Any, node: Scalar, d: _Decoding, struct: str, stack: list[str]) -> Any:
+    if not isinstance(value, bool):
+        d.save(_type_error(_json_kind(value), struct, stack, node.go))
+    return value
+
+
+def _read_integer(value: Any, node: Scalar, d: _Decoding, struct: str, stack: list[str]) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        d.save(_type_error(_json_kind(value), struct, stack, node.go))
         return value
+    bits = 32 if node.kind == "int32" else 64
+    if isinstance(value, float) or not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
+        d.save(_type_error("number " + _number_literal(value), struct, stack, node.go))
+    return value
+
+
+def _read_string(value: Any, node: Scalar, d: _Decoding, struct: str, stack: list[str]) -> Any:
     if not isinstance(value, str):
         d.save(_type_error(_json_kind(value), struct, stack, node.go))
     return value
+
+
+# How each kind of scalar is read; any other kind is a string.
+_SCALARS: dict[str, Callable[[Any, Scalar, _Decoding, str, list[str]], Any]] = {
+    "raw": _read_raw,
+    "quantity": _read_quantity,
+    "intorstring": _read_int_or_string,
+    "time": _read_time,
+    "microtime": _read_time,
+    "bytes": _read_bytes,
+    "bool": _read_bool,
+    "int32": _read_integer,
+    "int64": _read_integer,
+}
 
 
 def _raw_json(value: Any) -> str:
