@@ -11,6 +11,10 @@
   // A page that includes the script twice (an htmx swap of a whole page) keeps the first copy.
   if (window.PodscopeLogView) return;
 
+  // static/js/ansi.js and static/js/logmerge.js, loaded before this script.
+  const { parseLine, styledSpan } = window.PodscopeAnsi;
+  const { compareEntries, mergeBatch, ResumePoints } = window.PodscopeLogMerge;
+
   const PALETTE_SIZE = 8; // container colours, see .log-c0 … .log-c7 in logview.css
   const FONT_MIN = 10;
   const FONT_MAX = 32;
@@ -48,207 +52,7 @@
     error: "error",
   };
 
-  // ---- Timestamps ----------------------------------------------------------------------------------
-
-  const TS_RE = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:?\d\d)$/;
-
-  // RFC3339Nano drops trailing zeros ("…:05.1Z" is later than "…:05.12Z" as a string but earlier in time),
-  // so lines are ordered by a key with exactly nine fractional digits in UTC, which sorts as a string.
-  function timeKey(ts) {
-    const m = TS_RE.exec(ts);
-    if (!m) return ts;
-    let seconds = m[1];
-    if (m[3] !== "Z") {
-      const ms = Date.parse(seconds + m[3]);
-      if (!Number.isNaN(ms)) seconds = new Date(ms).toISOString().slice(0, 19);
-    }
-    return seconds + "." + (m[2] || "").padEnd(9, "0");
-  }
-
-  // Entries order by time, then by arrival (`seq`), so equal timestamps keep the order they came in.
-  function sortsBefore(a, b) {
-    return a.key < b.key || (a.key === b.key && a.seq <= b.seq);
-  }
-
-  function compareEntries(a, b) {
-    if (a.key !== b.key) return a.key < b.key ? -1 : 1;
-    return a.seq - b.seq;
-  }
-
-  // The index at which `item` goes into the sorted `list`: after every entry that sorts before it. New lines
-  // almost always belong at or near the end, so search backwards from there in growing steps first.
-  function insertionIndex(list, item) {
-    const n = list.length;
-    if (n === 0 || sortsBefore(list[n - 1], item)) return n;
-    let hi = n - 1; // list[hi] sorts after item
-    let step = 1;
-    let lo = hi - step;
-    while (lo >= 0 && !sortsBefore(list[lo], item)) {
-      hi = lo;
-      step *= 2;
-      lo = hi - step;
-    }
-    if (lo < -1) lo = -1; // list[lo] sorts before item, or lo is before the start
-    while (hi - lo > 1) {
-      const mid = (lo + hi) >> 1;
-      if (sortsBefore(list[mid], item)) lo = mid;
-      else hi = mid;
-    }
-    return hi;
-  }
-
-  function mergeSorted(a, b) {
-    const out = new Array(a.length + b.length);
-    let i = 0;
-    let j = 0;
-    let k = 0;
-    while (i < a.length && j < b.length) out[k++] = sortsBefore(a[i], b[j]) ? a[i++] : b[j++];
-    while (i < a.length) out[k++] = a[i++];
-    while (j < b.length) out[k++] = b[j++];
-    return out;
-  }
-
-  // ---- ANSI escape sequences ---------------------------------------------------------------------
-
-  // One escape sequence: CSI (group 1 parameters, group 2 final byte), OSC ended by BEL or ST, DCS/SOS/PM/APC
-  // ended by ST, a two-byte escape, or a lone ESC. Only SGR (CSI … m) is rendered; the rest is dropped.
-  const ESCAPE_RE =
-    /\x1b(?:\[([\x30-\x3f]*)[\x20-\x2f]*([\x40-\x7e])|\][^\x07\x1b]*(?:\x07|\x1b\\)|[PX^_][^\x1b]*\x1b\\|[\x20-\x2f]*[\x30-\x7e])?/g;
-  // Other control characters (a carriage return from a progress bar, a bell) would render as boxes.
-  const CONTROL_RE = /[\x00-\x08\x0a-\x1f\x7f]/g;
-  const NEEDS_PARSE_RE = /[\x00-\x08\x0a-\x1f\x7f]/;
-  const CUBE = [0, 95, 135, 175, 215, 255];
-
-  function xterm256(n) {
-    if (n < 16) return n; // a palette entry, themed by the stylesheet
-    if (n < 232) {
-      n -= 16;
-      return `rgb(${CUBE[Math.floor(n / 36)]}, ${CUBE[Math.floor(n / 6) % 6]}, ${CUBE[n % 6]})`;
-    }
-    const grey = 8 + 10 * (n - 232);
-    return `rgb(${grey}, ${grey}, ${grey})`;
-  }
-
-  function byte(value) {
-    const n = parseInt(value, 10);
-    return Number.isNaN(n) ? 0 : Math.max(0, Math.min(255, n));
-  }
-
-  // An extended colour (38/48 followed by 5;n or 2;r;g;b), or undefined if the parameters are malformed.
-  function extendedColour(params) {
-    if (params[0] === "5" && params.length >= 2) {
-      const n = parseInt(params[1], 10);
-      return n >= 0 && n <= 255 ? xterm256(n) : undefined;
-    }
-    if (params[0] === "2" && params.length >= 4) {
-      // The colon form may carry a colour-space id first: 38:2::r:g:b.
-      const rgb = params.length >= 5 ? params.slice(-3) : params.slice(1, 4);
-      return `rgb(${byte(rgb[0])}, ${byte(rgb[1])}, ${byte(rgb[2])})`;
-    }
-    return undefined;
-  }
-
-  // Apply one SGR parameter string ("1;31", "38;5;208", "38:2::255:0:0") to the style state `st`.
-  function applySgr(st, params) {
-    const groups = params === "" ? ["0"] : params.split(";");
-    for (let i = 0; i < groups.length; i++) {
-      const group = groups[i];
-      let code;
-      let extended;
-      if (group.includes(":")) {
-        const sub = group.split(":");
-        code = parseInt(sub[0], 10);
-        extended = sub.slice(1);
-      } else {
-        code = group === "" ? 0 : parseInt(group, 10);
-        if (code === 38 || code === 48) {
-          const width = groups[i + 1] === "5" ? 2 : groups[i + 1] === "2" ? 4 : 1;
-          extended = groups.slice(i + 1, i + 1 + width);
-          i += width;
-        }
-      }
-      if (code === 0) {
-        st.fg = st.bg = null;
-        st.bold = st.dim = st.italic = st.underline = false;
-      } else if (code === 1) st.bold = true;
-      else if (code === 2) st.dim = true;
-      else if (code === 3) st.italic = true;
-      else if (code === 4) st.underline = true;
-      else if (code === 22) st.bold = st.dim = false;
-      else if (code === 23) st.italic = false;
-      else if (code === 24) st.underline = false;
-      else if (code >= 30 && code <= 37) st.fg = code - 30;
-      else if (code >= 90 && code <= 97) st.fg = code - 90 + 8;
-      else if (code === 39) st.fg = null;
-      else if (code >= 40 && code <= 47) st.bg = code - 40;
-      else if (code >= 100 && code <= 107) st.bg = code - 100 + 8;
-      else if (code === 49) st.bg = null;
-      else if (code === 38 || code === 48) {
-        const colour = extendedColour(extended || []);
-        if (colour !== undefined) st[code === 38 ? "fg" : "bg"] = colour;
-      }
-    }
-  }
-
-  // The style of a run of text as a span's classes and inline colours, or null for plain text.
-  function styleOf(st) {
-    const classes = [];
-    if (typeof st.fg === "number") classes.push("ansi-fg" + st.fg);
-    if (typeof st.bg === "number") classes.push("ansi-bg" + st.bg);
-    if (st.bold) classes.push("ansi-bold");
-    if (st.dim) classes.push("ansi-dim");
-    if (st.italic) classes.push("ansi-italic");
-    if (st.underline) classes.push("ansi-underline");
-    const fg = typeof st.fg === "string" ? st.fg : "";
-    const bg = typeof st.bg === "string" ? st.bg : "";
-    if (!classes.length && !fg && !bg) return null;
-    return { cls: classes.join(" "), fg, bg };
-  }
-
-  function sameStyle(a, b) {
-    return a === b || (a !== null && b !== null && a.cls === b.cls && a.fg === b.fg && a.bg === b.bg);
-  }
-
-  // Split a raw log line into its plain text and, if it has SGR colours, styled segments {t, s}.
-  function parseLine(raw) {
-    if (!NEEDS_PARSE_RE.test(raw)) return { plain: raw, segs: null };
-    const st = { fg: null, bg: null, bold: false, dim: false, italic: false, underline: false };
-    const segs = [];
-    let style = null;
-    let plain = "";
-    let at = 0;
-    const push = function (text) {
-      text = text.replace(CONTROL_RE, "");
-      if (!text) return;
-      plain += text;
-      const last = segs[segs.length - 1];
-      if (last && sameStyle(last.s, style)) last.t += text;
-      else segs.push({ t: text, s: style });
-    };
-    ESCAPE_RE.lastIndex = 0;
-    let m;
-    while ((m = ESCAPE_RE.exec(raw))) {
-      push(raw.slice(at, m.index));
-      at = ESCAPE_RE.lastIndex;
-      // SGR only: a private-mode CSI such as ESC[?25h also ends in a letter but is not a colour.
-      if (m[2] === "m" && !/[<=>?]/.test(m[1])) {
-        applySgr(st, m[1]);
-        style = styleOf(st);
-      }
-    }
-    push(raw.slice(at));
-    const styled = segs.some((seg) => seg.s !== null);
-    return { plain, segs: styled ? segs : null };
-  }
-
-  function styledSpan(s) {
-    const span = document.createElement("span");
-    if (s.cls) span.className = s.cls;
-    // CSSOM properties, not a style attribute: no markup is parsed and a strict CSP still allows it.
-    if (s.fg) span.style.color = s.fg;
-    if (s.bg) span.style.backgroundColor = s.bg;
-    return span;
-  }
+  // ---- Line text -------------------------------------------------------------------------------------
 
   // Fill `el` with the text of line entry `e`, wrapping matches of `re` in <mark>; sets e.m to the number
   // of matches. Text goes in through textContent and text nodes only.
@@ -368,8 +172,7 @@
       this.skipped = 0;
       this.colours = new Map(); // container name -> palette index, in the order of reset.containers
       this.hidden = new Set(); // container names switched off in the legend; kept across resets
-      this.last = new Map(); // container -> {ts, key, n}: what a resume has to tell the server
-      this.lastKey = ""; // the latest time key received from any container
+      this.points = new ResumePoints(); // where each container's stream got to
       this.searchRe = null;
       this.matchCount = 0;
       this.following = true;
@@ -455,15 +258,11 @@
     sendStart() {
       const socket = this.socket;
       if (!socket || socket.readyState !== WebSocket.OPEN) return;
-      const start = { type: "start", ...this.options(), resume: null };
-      if (this.resumeNext && this.last.size) {
-        start.resume = {};
-        for (const [name, last] of this.last) start.resume[name] = [last.ts, last.n];
-      }
+      const start = { type: "start", ...this.options(), resume: this.resumeNext ? this.points.resume() : null };
       this.resuming = start.resume !== null;
       // After new options, what is shown is no place to resume from, even if this socket drops before the
       // server's reset arrives.
-      if (!this.resuming) this.last.clear();
+      if (!this.resuming) this.points.clear();
       this.resumeNext = false;
       this.awaitingReset = true;
       socket.send(JSON.stringify(start));
@@ -562,8 +361,7 @@
       this.pending = [];
       this.entries = [];
       this.ui.lines.textContent = "";
-      this.last.clear();
-      this.lastKey = "";
+      this.points.clear();
       this.received = 0;
       this.skipped = 0;
       this.matchCount = 0;
@@ -656,8 +454,7 @@
         if (!Array.isArray(line)) continue;
         const c = String(line[0] ?? "");
         const ts = String(line[1] ?? "");
-        const key = ts ? timeKey(ts) : this.lastKey;
-        this.track(c, ts, key);
+        const key = this.points.note(c, ts);
         this.pending.push({ c, ts, key, seq: ++this.seq, raw: String(line[2] ?? ""), m: 0, row: null });
         count += 1;
       }
@@ -666,20 +463,6 @@
       this.trimPending(false);
       this.schedule();
       if (this.paused) this.updatePause();
-    }
-
-    // Remember per container the last timestamp received and how many lines carried exactly it, for resume.
-    track(c, ts, key) {
-      if (!ts) return;
-      const last = this.last.get(c);
-      if (!last) this.last.set(c, { ts, key, n: 1 });
-      else if (key === last.key) last.n += 1;
-      else if (key > last.key) {
-        last.ts = ts;
-        last.key = key;
-        last.n = 1;
-      }
-      if (key > this.lastKey) this.lastKey = key;
     }
 
     // Keep the pending array within the buffer size: while paused the oldest lines are counted into a
@@ -701,14 +484,13 @@
       this.skipped += count;
       const who = this.merged && c ? c + ": " : "";
       // The gap is in this container's stream: right after the last line received from it.
-      const last = this.last.get(c);
       const text = `${who}${plural(count, "line", "lines")} skipped (the view fell behind)`;
-      this.addMarker(c, "log-skipped", text, null, last ? last.key : this.lastKey);
+      this.addMarker(c, "log-skipped", text, null, this.points.keyOf(c));
     }
 
     // A marker row goes at time `key`, after the lines received so far with that time; by default the
     // latest time received, i.e. now, where a restart is seen even if the container had been quiet.
-    addMarker(c, cls, text, extra, key = this.lastKey) {
+    addMarker(c, cls, text, extra, key = this.points.latest) {
       this.pending.push({ c, key, seq: ++this.seq, marker: cls, text, extra, m: 0, row: null });
       this.schedule();
     }
@@ -768,13 +550,11 @@
         batch = this.pending;
         this.pending = [];
       }
-      batch.sort(compareEntries); // stable: equal timestamps keep their arrival order
 
       // Frames of different containers interleave in time, so the batch is merged into the tail of the
       // buffer it overlaps (usually empty or a few rows), and new rows are inserted before old ones.
       const entries = this.entries;
-      const at = insertionIndex(entries, batch[0]);
-      let merged = at === entries.length ? batch : mergeSorted(entries.splice(at), batch);
+      let merged = mergeBatch(entries, batch);
 
       const overflow = entries.length + merged.length - this.cap;
       if (overflow > 0) {
