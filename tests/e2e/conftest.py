@@ -7,6 +7,7 @@ context (cookies, storage) and page. A failing test leaves a screenshot named in
 from __future__ import annotations
 
 import contextlib
+import mimetypes
 import os
 import re
 import signal
@@ -23,10 +24,13 @@ from typing import Any
 
 import aiohttp
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from django.conf import settings
+from django.contrib.staticfiles import finders
+from playwright.sync_api import Browser, Page, Route, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from dashboard.headers import policy
 from tests.clusters import ROOT, SandboxProcess
 
 CHROMIUM = "/usr/bin/chromium"
@@ -41,6 +45,8 @@ CHROMIUM_ARGS = [
 VIEWPORT = {"width": 1920, "height": 1080}
 # How Chromium's console words what a Content-Security-Policy refused.
 CSP_REPORT = "Content Security Policy"
+# Where pages served by serve() live: a name that never resolves, so nothing reaches the network.
+ORIGIN = "http://podscope.test"
 # Where a failing test's page is photographed: set by the `page` fixture, used by the report hook.
 SCREENSHOT = pytest.StashKey[tuple[Page, Path]]()
 
@@ -59,6 +65,28 @@ def wait_for(page: Page, expression: str, arg: Any = None, timeout: float = 30_0
         if time.monotonic() > deadline:
             raise PlaywrightTimeout(f"{expression!r} was not true within {timeout / 1000:g} s")
         page.wait_for_timeout(50)
+
+
+def serve(page: Page, html: str) -> None:
+    """Serve `html` at ORIGIN/ and Podscope's static files under ORIGIN/static/ to `page`, with no server.
+
+    Both come with the Content-Security-Policy of Podscope's pages, so what the page runs is held to it.
+    """
+    headers = {"Content-Security-Policy": policy()}
+
+    def answer(route: Route) -> None:
+        path = route.request.url.removeprefix(ORIGIN).split("?", 1)[0]
+        if path == "/":
+            route.fulfill(body=html, content_type="text/html; charset=utf-8", headers=headers)
+            return
+        found = finders.find(path.removeprefix(settings.STATIC_URL)) if path.startswith(settings.STATIC_URL) else None
+        if not isinstance(found, str):  # not a static file
+            route.fulfill(status=404, body="Not found.\n", content_type="text/plain", headers=headers)
+            return
+        content_type = mimetypes.guess_type(found)[0] or "application/octet-stream"
+        route.fulfill(path=found, content_type=content_type, headers=headers)
+
+    page.route(f"{ORIGIN}/**", answer)
 
 
 def free_port() -> int:
