@@ -22,7 +22,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from dashboard import pods
+from dashboard import pod_status, pod_table
 from dashboard.asciicast import Recorder
 from dashboard.context import pod_context
 from dashboard.kube import logs, watches
@@ -107,7 +107,7 @@ FILTER_FIELDS = frozenset({"q", "selector", "page"})
 MAX_FIELD = 4096
 
 
-def filter_query(data: dict[str, Any]) -> pods.Query:
+def filter_query(data: dict[str, Any]) -> pod_table.Query:
     """The pod list's query from a filter frame, or BadFrame."""
     fields: dict[str, str] = {}
     for key, value in data.items():
@@ -119,14 +119,14 @@ def filter_query(data: dict[str, Any]) -> pods.Query:
             raise BadFrame(f'the field "{key[:40]}" must be text of at most {MAX_FIELD} characters')
         if key in FILTER_FIELDS:
             fields[key] = value
-    return pods.Query.from_params(fields)
+    return pod_table.Query.from_params(fields)
 
 
 class PodListConsumer(LiveConsumer):
     """The pod table of one namespace, filtered and paged as the page asked."""
 
     def parse(self) -> None:
-        self.query = pods.Query.from_params(query_params(self.scope))
+        self.query = pod_table.Query.from_params(query_params(self.scope))
 
     async def frame(self, text: str | None, data: bytes | None) -> None:
         # The filter form sends its fields as JSON (htmx ws-send) while the user types.
@@ -135,7 +135,7 @@ class PodListConsumer(LiveConsumer):
 
     async def changed(self, names: set[str] | None) -> None:
         snapshot = self.subscription.snapshot()
-        table = pods.table(snapshot.pods.values(), self.query, datetime.now(UTC))
+        table = pod_table.table(snapshot.pods.values(), self.query, datetime.now(UTC))
         context = {"cluster": self.cluster, "namespace": self.namespace, "query": self.query, "table": table}
         context |= {"snapshot": snapshot, "caps": self.caps}
         await self.send_fragments(("dashboard/_pod_table.html", context), self.status_part())
@@ -283,7 +283,7 @@ class LogConsumer(SocketConsumer):
         await self.stop()
         snapshot = await watches.hub().snapshot(self.cluster, self.namespace)
         pod = snapshot.pods.get(self.name)
-        everyone = [{"name": c.name, "kind": c.kind} for c in pods.containers_of(pod)] if pod else []
+        everyone = [{"name": c.name, "kind": c.kind} for c in pod_status.containers(pod)] if pod else []
         names = [start.container] if start.container else [c["name"] for c in everyone]
         if not names:
             # No pod (or none yet): follow the one name asked for so LogHub can say what is missing.

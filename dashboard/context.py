@@ -9,7 +9,8 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from dashboard import diagram, manifests, pods
+from dashboard import cards, diagram, manifests, pod_table
+from dashboard.durations import age
 from dashboard.kube import clusters, resources
 from dashboard.kube.watches import Snapshot
 from dashboard.origins import port_key, socket_token
@@ -84,16 +85,16 @@ async def pod_context(
     fetched = fetched or await fetch_extras(cluster, namespace, name)
     context |= {
         "fetched": fetched,
-        "events": [{**e, "age": pods.age(e["last"], now)} for e in fetched["events"] or []]
+        "events": [{**e, "age": age(e["last"], now)} for e in fetched["events"] or []]
         if fetched["events"] is not None
         else None,
         "metrics": fetched["metrics"],
         "exec_cluster": fetched.get("exec_cluster", "allowed"),
         "port_forward": fetched.get("port_forward", "allowed"),
         "diagram": diagram.layout(pod),
-        "row": pods.row(pod, now),
-        "cards": pods.container_cards(pod, now, fetched["metrics"]),
-        "volumes": pods.volume_details(pod),
+        "row": pod_table.row(pod, now),
+        "cards": cards.container_cards(pod, now, fetched["metrics"]),
+        "volumes": cards.volume_details(pod),
         "yaml": manifests.to_yaml(pod),
     }
     return context

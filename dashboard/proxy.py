@@ -27,7 +27,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import reverse
 from django.utils import timezone
 
-from dashboard import pods
+from dashboard.cards import port_owner
 from dashboard.kube import clusters, resources
 from dashboard.kube.portforward import PortConnection
 from dashboard.models import SessionRecord
@@ -395,7 +395,7 @@ async def forward(
     connection: PortConnection | None = None
     try:
         pod = await _running_pod(cluster, namespace, name, port)
-        attempt.container = pods.port_owner(pod, port)
+        attempt.container = port_owner(pod, port)
         await attempt.save()
         async with asyncio.timeout(FIRST_BYTE_TIMEOUT):
             connection = await PortConnection.open(

@@ -15,7 +15,7 @@ from django.utils import timezone
 from dashboard.kube.exec import AUTO_SHELLS
 from dashboard.models import SessionRecord
 from dashboard.names import InvalidName, check_container
-from dashboard.pods import containers_of
+from dashboard.pod_status import containers
 
 MAX_COMMAND = 4096
 MAX_CELLS = 1000
@@ -137,13 +137,7 @@ def _state(status: dict[str, Any] | None) -> str:
 def choices(pod: dict[str, Any], wanted: str = "") -> tuple[list[Choice], str]:
     """Every container of the pod for the picker, and the one to open: `wanted` if the pod has it, else the
     default-container annotation's, else the first running app container, as kubectl picks."""
-    status = pod.get("status") or {}
-    reported = {
-        s.get("name"): s
-        for key in ("initContainerStatuses", "containerStatuses", "ephemeralContainerStatuses")
-        for s in status.get(key) or []
-    }
-    found = [Choice(ref.name, ref.kind, _state(reported.get(ref.name))) for ref in containers_of(pod)]
+    found = [Choice(c.name, c.kind, _state(c.status)) for c in containers(pod)]
     names = [c.name for c in found]
     if wanted in names:
         return found, wanted

@@ -20,7 +20,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from dashboard import diagram, examples, manifests, pods, proxy, sockets, terminals, workers
+from dashboard import diagram, examples, manifests, pod_status, pod_table, proxy, sockets, terminals, workers
 from dashboard.context import pod_context
 from dashboard.headers import inline_styles
 from dashboard.kube import clusters, resources
@@ -125,11 +125,11 @@ def login_token(request: HttpRequest, token: str) -> HttpResponse:
 async def pod_list(request: HttpRequest, cluster: str, namespace: str) -> HttpResponse:
     found, now = _cluster(cluster), datetime.now(UTC)
     _names(namespace)
-    query = pods.Query.from_params(request.GET)
+    query = pod_table.Query.from_params(request.GET)
     snapshot, namespaces = await asyncio.gather(
         _snapshot(request, found, namespace), resources.list_namespaces_or(found, namespace)
     )
-    table = pods.table(snapshot.pods.values(), query, now)
+    table = pod_table.table(snapshot.pods.values(), query, now)
     context = {"cluster": found, "namespace": namespace, "namespaces": namespaces, "snapshot": snapshot}
     context |= {"query": query, "table": table}
     return await arender(request, "dashboard/pod_list.html", context)
@@ -151,7 +151,7 @@ async def pod_detail(request: HttpRequest, cluster: str, namespace: str, name: s
         context |= {
             "log_socket_url": f"/ws{here}logs/?token={socket_token(request.session.session_key)}",
             "log_download_url": reverse("pod-log", args=[found.id, namespace, name]),
-            "log_containers": pods.containers_of(pod),
+            "log_containers": pod_status.containers(pod),
             "log_buffer": settings.PODSCOPE_LOG_BUFFER,
         }
     return await arender(request, "dashboard/pod_detail.html", context)
@@ -198,7 +198,7 @@ async def pod_log(request: HttpRequest, cluster: str, namespace: str, name: str)
     }
     try:
         if names is None:
-            names = [c.name for c in pods.containers_of(await resources.get_pod(found, namespace, name))]
+            names = [c.name for c in pod_status.containers(await resources.get_pod(found, namespace, name))]
         # One container: read its first chunk now, so a missing container gets an error page, not a broken file.
         single = resources.stream_log(found, namespace, name, names[0], **options) if len(names) == 1 else None
         first = await anext(single, b"") if single is not None else b""

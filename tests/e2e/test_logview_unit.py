@@ -18,7 +18,7 @@ from django.template import engines
 from django.urls import reverse
 from playwright.sync_api import Browser, Page, expect
 
-from dashboard.pods import ContainerRef
+from dashboard.pod_status import containers
 from tests.e2e.conftest import CSP_REPORT, ORIGIN, VIEWPORT, serve, wait_for
 
 FAKE_WEBSOCKET = Path(__file__).parent / "fixtures" / "fake_websocket.js"
@@ -26,12 +26,14 @@ POD = ["sandbox", "demo", "web-with-proxy"]  # cluster, namespace, name
 # The pod page with the log panel as its only content.
 PAGE = """{% extends "dashboard/pod_detail.html" %}
 {% block content %}{% include "dashboard/_log_view.html" %}{% endblock %}"""
-CONTAINERS = [
-    ContainerRef("setup", "init"),
-    ContainerRef("db-proxy", "sidecar"),
-    ContainerRef("web-app", "container"),
-    ContainerRef("monitoring", "container"),
-]
+CONTAINERS = containers(
+    {
+        "spec": {
+            "initContainers": [{"name": "setup"}, {"name": "db-proxy", "restartPolicy": "Always"}],
+            "containers": [{"name": "web-app"}, {"name": "monitoring"}],
+        }
+    }
+)
 DOWNLOAD = reverse("pod-log", args=POD)
 TWO = [{"name": "web-app", "kind": "container"}, {"name": "db-proxy", "kind": "sidecar"}]
 

@@ -1,4 +1,5 @@
-"""Unit tests of dashboard.pods: kubectl's pod columns, label selectors, paging and container cards."""
+"""Unit tests of the pod list and the pod page's cards: kubectl's pod columns (pod_status, pod_table), ages
+(durations), label selectors (label_selectors), filtering and paging (pod_table) and container cards (cards)."""
 
 from __future__ import annotations
 
@@ -7,24 +8,11 @@ from typing import Any
 
 import pytest
 
-from dashboard.pods import (
-    ContainerCard,
-    ContainerPort,
-    Mount,
-    PodRow,
-    SelectorError,
-    age,
-    container_cards,
-    filter_pods,
-    human_duration,
-    paginate,
-    parse_selector,
-    port_owner,
-    ready,
-    restarts,
-    row,
-    status,
-)
+from dashboard.cards import ContainerCard, ContainerPort, Mount, container_cards, port_owner
+from dashboard.durations import age, human_duration
+from dashboard.label_selectors import SelectorError, parse_selector
+from dashboard.pod_status import ready, restarts, status
+from dashboard.pod_table import PodRow, filter_pods, paginate, row
 
 NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
 
