@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from dashboard.diagram import volume_source
+from dashboard.diagram.model import volume_source
 from dashboard.durations import age, parse_time, utc_text
 from dashboard.manifests import to_yaml
 from dashboard.pod_status import Container, containers, reason_class

@@ -13,7 +13,10 @@ import pytest
 import yaml
 from django.template.loader import render_to_string
 
-from dashboard.diagram import BOX_TEXT_PAD, CHAR_WIDTH, Edge, PodDiagram, Rect, image_name, layout
+from dashboard.diagram import layout
+from dashboard.diagram.boxes import BOX_TEXT_PAD
+from dashboard.diagram.model import image_name
+from dashboard.diagram.shapes import CHAR_WIDTH, Edge, PodDiagram, Rect
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
