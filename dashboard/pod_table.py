@@ -16,6 +16,8 @@ from dashboard.label_selectors import SelectorError, parse_selector
 NONE = "<none>"
 PER_PAGE = 100
 
+# --- rows -----------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class PodRow:
@@ -63,6 +65,9 @@ def row(pod: dict[str, Any], now: datetime) -> PodRow:
         nominated_node=status.get("nominatedNodeName") or NONE,
         readiness_gates=_readiness_gates(spec, status),
     )
+
+
+# --- filtering ------------------------------------------------------------------------------------------------
 
 
 def filter_pods(pods: Iterable[dict[str, Any]], name: str = "", selector: str = "") -> list[dict[str, Any]]:
