@@ -9,10 +9,11 @@ from datetime import datetime
 from typing import Any
 
 from dashboard.diagram.model import volume_source
-from dashboard.durations import age, parse_time, utc_text
+from dashboard.durations import age, utc_text
+from dashboard.kube.quantities import format_cpu, format_memory
 from dashboard.manifests import to_yaml
 from dashboard.pod_status import Container, containers, reason_class
-from dashboard.quantities import format_cpu, format_memory
+from kubetext.durations import parse_time
 
 # --- container cards ------------------------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from dashboard.kube import health
 from dashboard.kube.clusters import Cluster
-from dashboard.quantities import format_cpu, format_memory
+from dashboard.kube.quantities import format_cpu, format_memory
 
 # Total seconds for one request, so a dead or black-holed cluster answers a page quickly instead of after minutes.
 REQUEST_TIMEOUT = 10.0

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from kubetext import pods
+from kubetext.durations import since
 from sandbox.api.selectors import go_quote
 from sandbox.errors import bad_request
 
@@ -253,67 +255,6 @@ _COLUMNS: dict[str, list[dict[str, Any]]] = {
 }
 
 
-# -- durations -------------------------------------------------------------------------------------
-
-
-def human_duration(seconds: float) -> str:
-    """duration.HumanDuration: a 2-3 significant figure age such as `45s`, `5m30s`, `3h`, `2d1h`, `3y`."""
-    whole = int(seconds)  # truncates toward zero, as Go's int(d.Seconds()) does
-    # Up to a second in the future still reads as now, to tolerate clock skew.
-    if whole < -1:
-        return "<invalid>"
-    if whole < 0:
-        return "0s"
-    if whole < 2 * 60:
-        return f"{whole}s"
-    minutes = whole // 60
-    if minutes < 10:
-        rest = whole % 60
-        return f"{minutes}m{rest}s" if rest else f"{minutes}m"
-    if minutes < 3 * 60:
-        return f"{minutes}m"
-    hours = whole // 3600
-    if hours < 8:
-        rest = minutes % 60
-        return f"{hours}h{rest}m" if rest else f"{hours}h"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        rest = hours % 24
-        return f"{hours // 24}d{rest}h" if rest else f"{hours // 24}d"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    if hours < 24 * 365 * 8:
-        rest = (hours // 24) % 365
-        return f"{hours // 24 // 365}y{rest}d" if rest else f"{hours // 24 // 365}y"
-    return f"{hours // 24 // 365}y"
-
-
-def _parse_time(ts: str | None) -> datetime | None:
-    if not ts:
-        return None
-    try:
-        parsed = datetime.fromisoformat(ts)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _aware(now: datetime) -> datetime:
-    return now if now.tzinfo else now.replace(tzinfo=UTC)
-
-
-def _since(when: datetime | None, now: datetime) -> str:
-    if when is None:
-        return "<unknown>"
-    return human_duration((_aware(now) - when).total_seconds())
-
-
-def translate_timestamp_since(ts: str | None, now: datetime) -> str:
-    """How long ago an RFC 3339 timestamp was, or `<unknown>` when it is missing."""
-    return _since(_parse_time(ts), now)
-
-
 # -- printers ----------------------------------------------------------------------------------------
 
 Cells = list[Any]
@@ -331,125 +272,33 @@ _POD_FAILED = [{"type": "Completed", "status": "True", "reason": "Failed", "mess
 
 
 def _age(obj: dict[str, Any], now: datetime) -> str:
-    return translate_timestamp_since((obj.get("metadata") or {}).get("creationTimestamp"), now)
-
-
-def _later(current: datetime | None, candidate: datetime | None) -> datetime | None:
-    if candidate is None:
-        return current
-    return candidate if current is None or current < candidate else current
-
-
-def _last_finished(status: dict[str, Any]) -> datetime | None:
-    terminated = (status.get("lastState") or {}).get("terminated")
-    return _parse_time(terminated.get("finishedAt")) if terminated is not None else None
-
-
-def _first_condition_true(conditions: list[dict[str, Any]], type_: str) -> bool:
-    return next((c.get("status") == "True" for c in conditions if c.get("type") == type_), False)
-
-
-def _exit_reason(terminated: dict[str, Any], prefix: str = "") -> str:
-    if terminated.get("signal"):
-        return f"{prefix}Signal:{terminated['signal']}"
-    return f"{prefix}ExitCode:{terminated.get('exitCode', 0)}"
+    return since((obj.get("metadata") or {}).get("creationTimestamp"), now)
 
 
 def _pod_cells(pod: dict[str, Any], now: datetime) -> tuple[Cells, Conditions | None]:
-    """printPod: READY, STATUS and RESTARTS the way kubectl users know them."""
+    """printPod: READY, STATUS and RESTARTS the way kubectl users know them, then the wide columns."""
     metadata, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
-    conditions = status.get("conditions") or []
-    init_specs = spec.get("initContainers") or []
-    init_by_name = {c.get("name"): c for c in init_specs}
-
-    def is_sidecar(name: str | None) -> bool:
-        return (init_by_name.get(name) or {}).get("restartPolicy") == "Always"
-
-    total = len(spec.get("containers") or []) + sum(1 for c in init_specs if c.get("restartPolicy") == "Always")
-    ready = restarts = sidecar_restarts = 0
-    last_restart: datetime | None = None
-    last_sidecar_restart: datetime | None = None
-
-    phase = status.get("phase", "")
-    reason = status.get("reason") or phase
-    if any(c.get("type") == "PodScheduled" and c.get("reason") == "SchedulingGated" for c in conditions):
-        reason = "SchedulingGated"
-
-    initializing = False
-    for i, container in enumerate(status.get("initContainerStatuses") or []):
-        count, finished = container.get("restartCount", 0), _last_finished(container)
-        restarts += count
-        last_restart = _later(last_restart, finished)
-        sidecar = is_sidecar(container.get("name"))
-        if sidecar:
-            sidecar_restarts += count
-            last_sidecar_restart = _later(last_sidecar_restart, finished)
-        state = container.get("state") or {}
-        terminated, waiting = state.get("terminated"), state.get("waiting")
-        if terminated is not None and terminated.get("exitCode", 0) == 0:
-            continue
-        if sidecar and container.get("started"):
-            ready += bool(container.get("ready"))
-            continue
-        if terminated is not None:
-            reason = "Init:" + terminated["reason"] if terminated.get("reason") else _exit_reason(terminated, "Init:")
-        elif waiting is not None and waiting.get("reason") and waiting["reason"] != "PodInitializing":
-            reason = "Init:" + waiting["reason"]
-        else:
-            reason = f"Init:{i}/{len(init_specs)}"
-        initializing = True
-        break
-
-    if not initializing or _first_condition_true(conditions, "Initialized"):
-        # Restarts of finished init containers no longer count once the pod is initialized.
-        restarts, last_restart = sidecar_restarts, last_sidecar_restart
-        has_running = False
-        for container in reversed(status.get("containerStatuses") or []):
-            restarts += container.get("restartCount", 0)
-            last_restart = _later(last_restart, _last_finished(container))
-            state = container.get("state") or {}
-            terminated, waiting = state.get("terminated"), state.get("waiting")
-            if waiting is not None and waiting.get("reason"):
-                reason = waiting["reason"]
-            elif terminated is not None:
-                reason = terminated.get("reason") or _exit_reason(terminated)
-            elif container.get("ready") and state.get("running") is not None:
-                has_running = True
-                ready += 1
-        # A pod whose last container completed but others still run is not "Completed".
-        if reason == "Completed" and has_running:
-            ready_condition = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-            reason = "Running" if ready_condition else "NotReady"
-
-    if metadata.get("deletionTimestamp") and status.get("reason") == "NodeLost":
-        reason = "Unknown"
-    elif metadata.get("deletionTimestamp") and phase not in ("Succeeded", "Failed"):
-        reason = "Terminating"
-
-    restarts_cell = str(restarts)
-    if restarts and last_restart is not None:
-        restarts_cell = f"{restarts} ({_since(last_restart, now)} ago)"
-
+    printed = pods.columns(pod)
     gates = spec.get("readinessGates") or []
     readiness_gates = "<none>"
     if gates:
-        passed = sum(_first_condition_true(conditions, g.get("conditionType")) for g in gates)
+        passed = sum(pods.condition_true(status, g.get("conditionType")) for g in gates)
         readiness_gates = f"{passed}/{len(gates)}"
 
     # Conversion from v1 makes podIP authoritative over podIPs[0].
     pod_ip = status.get("podIP") or next((ip.get("ip") for ip in status.get("podIPs") or []), "")
     cells = [
         metadata.get("name", ""),
-        f"{ready}/{total}",
-        reason,
-        restarts_cell,
+        printed.ready_text,
+        printed.reason,
+        printed.restarts_text(now),
         _age(pod, now),
         pod_ip or "<none>",
         spec.get("nodeName") or "<none>",
         status.get("nominatedNodeName") or "<none>",
         readiness_gates,
     ]
-    return cells, {"Succeeded": _POD_SUCCEEDED, "Failed": _POD_FAILED}.get(phase)
+    return cells, {"Succeeded": _POD_SUCCEEDED, "Failed": _POD_FAILED}.get(status.get("phase", ""))
 
 
 def _node_address(node: dict[str, Any], type_: str) -> str:
@@ -499,12 +348,12 @@ def _go_trim_space(text: str) -> str:
 
 
 def _event_cells(event: dict[str, Any], now: datetime) -> tuple[Cells, None]:
-    first_seen = translate_timestamp_since(event.get("firstTimestamp") or event.get("eventTime"), now)
-    last_seen = translate_timestamp_since(event.get("lastTimestamp"), now) if event.get("lastTimestamp") else first_seen
+    first_seen = since(event.get("firstTimestamp") or event.get("eventTime"), now)
+    last_seen = since(event.get("lastTimestamp"), now) if event.get("lastTimestamp") else first_seen
     count = event.get("count", 0)
     series = event.get("series")
     if series is not None:
-        last_seen = translate_timestamp_since(series.get("lastObservedTime"), now)
+        last_seen = since(series.get("lastObservedTime"), now)
         count = series.get("count", 0)
     elif count == 0:
         count = 1  # events.k8s.io singletons carry no count

@@ -15,8 +15,7 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
-from dashboard import quantities
-from dashboard.kube import resources
+from dashboard.kube import quantities, resources
 from dashboard.kube.clusters import Cluster
 from tests.clusters import SandboxProcess
 

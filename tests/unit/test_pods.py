@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from dashboard.cards import ContainerCard, ContainerPort, Mount, container_cards, port_owner
-from dashboard.durations import age, human_duration
+from dashboard.durations import age
 from dashboard.label_selectors import SelectorError, parse_selector
 from dashboard.pod_status import ready, restarts, status
 from dashboard.pod_table import PodRow, filter_pods, paginate, row
@@ -100,42 +100,6 @@ def make_pod(
 
 
 # --- age ----------------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("seconds", "expected"),
-    [
-        (0, "0s"),
-        (0.9, "0s"),
-        (59, "59s"),
-        (119, "119s"),
-        (120, "2m"),
-        (312, "5m12s"),
-        (300, "5m"),
-        (599, "9m59s"),
-        (600, "10m"),
-        (3 * 3600 - 1, "179m"),
-        (3 * 3600, "3h"),
-        (3 * 3600 + 12 * 60, "3h12m"),
-        (8 * 3600 - 1, "7h59m"),
-        (8 * 3600, "8h"),
-        (48 * 3600 - 1, "47h"),
-        (48 * 3600, "2d"),
-        (2 * 86400 + 5 * 3600, "2d5h"),
-        (8 * 86400 - 1, "7d23h"),
-        (8 * 86400, "8d"),
-        (45 * 86400, "45d"),
-        (730 * 86400 - 1, "729d"),
-        (730 * 86400, "2y"),
-        (775 * 86400, "2y45d"),
-        (8 * 365 * 86400 + 5 * 86400, "8y"),
-        (-0.5, "0s"),
-        (-1, "0s"),
-        (-3600, "0s"),
-    ],
-)
-def test_human_duration_follows_kubectl(seconds: float, expected: str) -> None:
-    assert human_duration(seconds) == expected
 
 
 @pytest.mark.parametrize(

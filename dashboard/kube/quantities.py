@@ -3,39 +3,23 @@
 from __future__ import annotations
 
 import math
-import re
 from decimal import ROUND_HALF_UP, Decimal
 
+from kubernetes.utils import quantity
+
 _TENTH = Decimal("0.1")
-_QUANTITY = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E))?")
-_SCALES = {
-    "n": Decimal("1e-9"),
-    "u": Decimal("1e-6"),
-    "m": Decimal("1e-3"),
-    "k": Decimal("1e3"),
-    "M": Decimal("1e6"),
-    "G": Decimal("1e9"),
-    "T": Decimal("1e12"),
-    "P": Decimal("1e15"),
-    "E": Decimal("1e18"),
-    "Ki": Decimal(2**10),
-    "Mi": Decimal(2**20),
-    "Gi": Decimal(2**30),
-    "Ti": Decimal(2**40),
-    "Pi": Decimal(2**50),
-    "Ei": Decimal(2**60),
-}
 
 
 def parse_quantity(text: str) -> Decimal:
     """The value of a Kubernetes quantity such as `250m`, `12Mi`, `1.5` or `1e3`; ValueError if it is not one."""
-    match = _QUANTITY.fullmatch(text.strip())
-    if not match:
+    try:
+        value: Decimal = quantity.parse_quantity(text)
+    except ValueError:
+        value = Decimal("NaN")
+    # The client's parser hands the number to Decimal, which would also take blanks, NaN and Infinity.
+    if not value.is_finite() or not text or text != "".join(text.split()):
         raise ValueError(f"not a quantity: {text!r}")
-    number, exponent, suffix = match.groups()
-    if exponent:
-        return Decimal(number + exponent)
-    return Decimal(number) * _SCALES.get(suffix or "", Decimal(1))
+    return value
 
 
 def _one_decimal(value: Decimal) -> str:
