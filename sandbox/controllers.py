@@ -33,7 +33,8 @@ NAMESPACED = (
 def _node_ready(node: dict[str, Any]) -> bool:
     for c in node.get("status", {}).get("conditions", []):
         if c.get("type") == "Ready":
-            return c.get("status") == "True"
+            status: str | None = c.get("status")
+            return status == "True"
     return False
 
 

@@ -216,9 +216,8 @@ class Sandbox:
         await self.runner.setup()
         site = web.TCPSite(self.runner, host, self.config.port, ssl_context=ssl_context, reuse_address=True)
         await site.start()
-        server = site._server
-        assert server is not None
-        port = server.sockets[0].getsockname()[1]
+        # The address of the listening socket, for when the configured port is 0.
+        port: int = self.runner.addresses[0][1]
         shown = f"[{host}]" if ":" in host else host
         self.url = f"https://{shown}:{port}"
         api_config.server_address = f"{shown}:{port}"

@@ -138,7 +138,8 @@ class RequestMetrics:
 
 STORE = web.AppKey("store", Store)
 CONFIG = web.AppKey("config", ApiConfig)
-NODE = web.AppKey("node", object)
+# Parametrised rather than given the type: mypy takes no Protocol where a concrete class is expected.
+NODE = web.AppKey[NodeServices]("node")
 METRICS = web.AppKey("metrics", RequestMetrics)
 # The status a response was sent with, recorded when its headers go out (a stream may fail after that).
 SENT_STATUS = web.RequestKey("sent_status", int)
@@ -324,12 +325,12 @@ async def _special(request: web.Request, call: rest.Call, store: Store) -> web.S
         node = request.app.get(NODE)
         if node is None:
             raise errors.bad_request(f"pod {name} does not have a host assigned")
-        return await node.stream(request, call, pod)  # type: ignore[attr-defined]
+        return await node.stream(request, call, pod)
     if resource.group == "metrics.k8s.io":
         node = request.app.get(NODE)
         if method != "GET" or node is None:
             raise errors.method_not_allowed(method) if node is not None else errors.unknown_path()
-        return object_response(request, node.metrics(call))  # type: ignore[attr-defined]
+        return object_response(request, node.metrics(call))
     if resource.group == authorization.REVIEW_GROUP:
         if method != "POST" or name:
             raise errors.method_not_allowed(method)

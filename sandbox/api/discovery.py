@@ -117,7 +117,7 @@ def _aggregated_resource(r: Resource) -> dict[str, Any]:
 
 def aggregated(core: bool) -> dict[str, Any]:
     """The APIGroupDiscoveryList for /api (core=True) or /apis."""
-    items = []
+    items: list[dict[str, Any]] = []
     if core:
         members = [r for r in CORE if not r.group]
         items.append(

@@ -408,7 +408,7 @@ def apply(
     others = [e for e in entries if e is not previous]
     applied = _applied_set(_owned_tree(config, kind, subresource))
 
-    merged = _merge(base, config, kind, "")
+    merged: dict = _merge(base, config, kind, "")
     owned_elsewhere = applied.union(*(e.fields for e in others))
     if previous is not None:
         merged = _prune(merged, previous.fields - owned_elsewhere, kind)

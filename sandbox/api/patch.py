@@ -441,9 +441,9 @@ class _StrategicMerge:
             if changes is None:
                 original.pop(field, None)
                 continue
-            if changes is _MISSING and current is None:
-                continue
             if changes is _MISSING:
+                if current is None:
+                    continue
                 merged = current
             elif isinstance(changes, list):
                 _check_order(changes, order, key)

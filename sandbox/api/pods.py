@@ -126,7 +126,8 @@ def log_options(pod: dict[str, Any], query: dict[str, str]) -> LogOptions:
 def container_status(pod: dict[str, Any], container: str) -> dict[str, Any] | None:
     status = pod.get("status", {})
     for key in ("containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses"):
-        for entry in status.get(key) or []:
+        statuses: list[dict[str, Any]] = status.get(key) or []
+        for entry in statuses:
             if entry.get("name") == container:
                 return copy.deepcopy(entry)
     return None

@@ -72,12 +72,15 @@ class ProtobufError(ValueError):
         self.version = version
 
 
+def _field(number: str, spec: list[Any]) -> Field:
+    name, type_, repeated, map_types, message, omitempty, pointer, inline = spec
+    map_pair = (map_types[0], map_types[1]) if isinstance(map_types, list) else None
+    return Field(int(number), name, type_, repeated, map_pair, message, omitempty, pointer, inline)
+
+
 def _load() -> tuple[dict[str, list[Field]], frozenset[str], frozenset[str]]:
     table = json.loads(Path(__file__).with_name("protobuf_types.json").read_text())
-    messages = {
-        key: [Field(int(num), *(tuple(v) if isinstance(v, list) else v for v in spec)) for num, spec in fields.items()]
-        for key, fields in table["messages"].items()
-    }
+    messages = {key: [_field(num, spec) for num, spec in fields.items()] for key, fields in table["messages"].items()}
     return messages, frozenset(table["roots"]), frozenset(table["lists"])
 
 
@@ -346,7 +349,7 @@ def _is_empty(field: Field, value: Any) -> bool:
     if field.message is not None:
         # Only omitzero structs are flagged, and the zero Time is the one that decodes to null.
         return value is None
-    return value == _ZEROS.get(field.type, 0)
+    return bool(value == _ZEROS.get(field.type, 0))
 
 
 def _kind_key(api_version: str, kind: str) -> str | None:

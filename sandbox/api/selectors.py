@@ -446,7 +446,8 @@ def _go_bool(value: Any) -> str:
 def _pod_ip(status: dict[str, Any]) -> str:
     """The primary pod IP, as conversion to the internal type settles podIP against podIPs."""
     if status.get("podIP"):
-        return status["podIP"]
+        primary: str = status["podIP"]
+        return primary
     ips = status.get("podIPs") or []
     return ips[0].get("ip", "") if ips else ""
 

@@ -395,7 +395,8 @@ def _service_external_ip(service: dict[str, Any]) -> str:
             balancers = sorted({i.get("ip") or i.get("hostname") for i in ingress} - {None, ""})
             return ",".join(balancers + external) or "<pending>"
         case "ExternalName":
-            return spec.get("externalName", "")
+            external_name: str = spec.get("externalName", "")
+            return external_name
     return "<unknown>"
 
 
@@ -455,7 +456,8 @@ def _pvc_cells(claim: dict[str, Any], now: datetime) -> tuple[Cells, None]:
 
 
 def _name(obj: dict[str, Any]) -> str:
-    return (obj.get("metadata") or {}).get("name", "")
+    name: str = (obj.get("metadata") or {}).get("name", "")
+    return name
 
 
 _PRINTERS: dict[str, Callable[[dict[str, Any], datetime], tuple[Cells, Conditions | None]]] = {

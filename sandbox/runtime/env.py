@@ -146,7 +146,7 @@ def go_quote(text: str) -> str:
 
 def format_map(values: Mapping[str, str] | None) -> str:
     """fieldpath.FormatMap: sorted `key="value"` lines, no trailing newline."""
-    return "\n".join(f"{key}={go_quote(values[key])}" for key in sorted(values or {}))
+    return "\n".join(f"{key}={go_quote(value)}" for key, value in sorted((values or {}).items()))
 
 
 def _split_subscript(path: str) -> tuple[str, str] | None:
@@ -165,9 +165,11 @@ def object_field(pod: Mapping[str, Any], path: str) -> str:
     if subscripted:
         head, key = subscripted
         if head == "metadata.annotations":
-            return (meta.get("annotations") or {}).get(key, "")
+            annotations: dict[str, str] = meta.get("annotations") or {}
+            return annotations.get(key, "")
         if head == "metadata.labels":
-            return (meta.get("labels") or {}).get(key, "")
+            labels: dict[str, str] = meta.get("labels") or {}
+            return labels.get(key, "")
         raise ValueError(f'fieldPath "{path}" does not support subscript')
     if path == "metadata.annotations":
         return format_map(meta.get("annotations"))
@@ -196,9 +198,11 @@ def pod_field(pod: Mapping[str, Any], field_ref: Mapping[str, Any], *, pod_ip: s
     pod_ips = [pod_ip] if pod_ip else _ips(status, "podIPs", "podIP")
     host_ips = [host_ip] if host_ip else _ips(status, "hostIPs", "hostIP")
     if path == "spec.nodeName":
-        return spec.get("nodeName", "")
+        node_name: str = spec.get("nodeName", "")
+        return node_name
     if path == "spec.serviceAccountName":
-        return spec.get("serviceAccountName", "")
+        account: str = spec.get("serviceAccountName", "")
+        return account
     if path == "status.hostIP":
         return host_ips[0] if host_ips else ""
     if path == "status.hostIPs":
@@ -226,7 +230,8 @@ def _milli(value: Fraction) -> int:
 def find_container(pod: Mapping[str, Any], name: str) -> dict[str, Any]:
     """The container or init container called `name`."""
     spec = pod.get("spec") or {}
-    for container in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
+    containers: list[dict[str, Any]] = [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]
+    for container in containers:
         if container.get("name") == name:
             return container
     raise ValueError(f"container {name} not found")
@@ -434,7 +439,7 @@ def _value_from(
         if found is None:
             return None
         if resource == "configmaps":
-            data: Mapping[str, Any] = found.get("data") or {}
+            data: Mapping[str, str] = found.get("data") or {}
         else:
             data = {k: v.decode("utf-8", "surrogateescape") for k, v in secret_data(found).items()}
         if key not in data:

@@ -102,7 +102,8 @@ class ContainerLoop:
 
     @property
     def name(self) -> str:
-        return self.spec["name"]
+        name: str = self.spec["name"]
+        return name
 
     @property
     def restart_policy(self) -> str:
@@ -716,7 +717,8 @@ class Kubelet:
         }
 
     def _mine(self, pod: dict[str, Any]) -> bool:
-        return pod.get("spec", {}).get("nodeName") == self.node_name
+        node_name: str | None = pod.get("spec", {}).get("nodeName")
+        return node_name == self.node_name
 
     def sync(self, pod: dict[str, Any]) -> None:
         """React to the current state of one pod object."""

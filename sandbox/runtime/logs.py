@@ -294,7 +294,7 @@ async def read(source: LogWriter | Path, options: LogOptions, *, now: datetime |
     # `source` is the live writer of a running container, which `follow` needs, or a finished attempt's path;
     # following ends once the writer is closed and the file is drained.
     writer = source if isinstance(source, LogWriter) else None
-    path = writer.path if writer is not None else Path(source)
+    path = source.path if isinstance(source, LogWriter) else Path(source)
     if writer is not None:
         writer.flush()
     renderer = _Renderer(options.timestamps, _since_ns(options, now), options.limit_bytes)

@@ -145,7 +145,8 @@ def pod_address(iid: str, pod_uid: str) -> str | None:
         return None
     out = ip("-j", "-4", "addr", "show", "dev", "eth0", netns=name, check=False)
     with contextlib.suppress(ValueError, IndexError, KeyError, TypeError):
-        return json.loads(out)[0]["addr_info"][0]["local"]
+        address: str = json.loads(out)[0]["addr_info"][0]["local"]
+        return address
     return None
 
 

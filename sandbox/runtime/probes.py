@@ -86,14 +86,14 @@ async def run(
             return Result(True)
         return Result(False, f"HTTP probe failed with statuscode: {code}")
     if "tcpSocket" in action:
-        port = resolve_port(action["tcpSocket"].get("port"), container)
-        if port is None:
+        tcp_port = resolve_port(action["tcpSocket"].get("port"), container)
+        if tcp_port is None:
             return Result(False, f"unable to find port {action['tcpSocket'].get('port')!r} in the container's ports")
         try:
-            sock = await asyncio.wait_for(asyncio.to_thread(connect, port, timeout), timeout + 1)
+            sock = await asyncio.wait_for(asyncio.to_thread(connect, tcp_port, timeout), timeout + 1)
             sock.close()
         except (OSError, TimeoutError) as exc:
-            return Result(False, _dial_error(pod_ip, port, exc))
+            return Result(False, _dial_error(pod_ip, tcp_port, exc))
         return Result(True)
     if "sleep" in action:
         await asyncio.sleep(int(action["sleep"].get("seconds", 0)))

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import fcntl
 import glob
+import ipaddress
 import json
 import os
 import shutil
@@ -656,7 +657,7 @@ async def _shim_failure(process: asyncio.subprocess.Process) -> str:
 
 def _in_subnet(address: str) -> bool:
     try:
-        return network.ipaddress.ip_address(address) in network.SUBNET
+        return ipaddress.ip_address(address) in network.SUBNET
     except ValueError:
         return False
 

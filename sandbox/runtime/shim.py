@@ -306,6 +306,14 @@ def reset_signals() -> None:
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
+def _reason(exc: OSError) -> str:
+    """The system call's error text in lower case, as runc quotes it."""
+    if exc.strerror is None:
+        # The os functions always set it when a system call fails; without one there is no reason to quote.
+        raise exc
+    return exc.strerror.lower()
+
+
 def container_init(spec: dict[str, Any], status_fd: int) -> NoReturn:
     """PID 1 of the new PID namespace: set everything up and exec the container's program."""
     try:
@@ -342,7 +350,7 @@ def container_init(spec: dict[str, Any], status_fd: int) -> NoReturn:
         try:
             os.chdir(cwd)
         except OSError as exc:
-            raise StartError(f'chdir to cwd ("{cwd}") set in config.json failed: {exc.strerror.lower()}') from exc
+            raise StartError(f'chdir to cwd ("{cwd}") set in config.json failed: {_reason(exc)}') from exc
         program = find_executable(argv[0], env.get("PATH", ""))
         send(status_fd, {"uid": uid, "gid": gid, "groups": groups, "home": home})
         os.set_inheritable(status_fd, False)
@@ -351,7 +359,7 @@ def container_init(spec: dict[str, Any], status_fd: int) -> NoReturn:
         except PermissionError as exc:
             raise StartError(f'exec: "{argv[0]}": permission denied') from exc
         except OSError as exc:
-            raise StartError(f'exec: "{argv[0]}": {exc.strerror.lower()}') from exc
+            raise StartError(f'exec: "{argv[0]}": {_reason(exc)}') from exc
     except StartError as exc:
         _fail(status_fd, f"{RUNC_PREFIX}{exc}: unknown")
     except BaseException as exc:

@@ -705,9 +705,9 @@ def _all_paths(root: Path) -> set[str]:
 def _atomic_write(target: Path, payload: Payload) -> bool:
     """Write the payload the way AtomicWriter.Write does; False when the volume already held it."""
     clean: Payload = {}
-    for path, content in payload.items():
+    for path, entry in payload.items():
         _validate_path(path)
-        clean[os.path.normpath(path)] = content
+        clean[os.path.normpath(path)] = entry
     data_link = target / DATA_DIR
     try:
         old_name = os.readlink(data_link)
