@@ -16,6 +16,7 @@ from kubernetes.aio import client as aio_client
 from kubernetes.aio import config as aio_config
 from kubernetes.aio.config.config_exception import ConfigException
 from kubernetes.config import kube_config
+from kubernetes.config.config_exception import ConfigException as SyncConfigException
 
 SANDBOX = "sandbox"
 IN_CLUSTER = "in-cluster"
@@ -40,9 +41,9 @@ class Cluster:
         """A new asyncio ApiClient for this cluster; the caller closes it."""
         configuration = aio_client.Configuration()
         if self.in_cluster:
-            aio_config.load_incluster_config(client_configuration=configuration)
+            aio_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         else:
-            await aio_config.load_kube_config(
+            await aio_config.load_kube_config(  # type: ignore[no-untyped-call]
                 config_file=str(self.kubeconfig), context=self.context, client_configuration=configuration
             )
         return aio_client.ApiClient(configuration)
@@ -62,8 +63,8 @@ def _kubeconfig_paths() -> list[Path]:
 
 def _contexts(path: Path) -> list[dict]:
     try:
-        contexts, _ = kube_config.list_kube_config_contexts(config_file=str(path))
-    except (ConfigException, kube_config.ConfigException, OSError, TypeError, ValueError, yaml.YAMLError):
+        contexts, _ = kube_config.list_kube_config_contexts(config_file=str(path))  # type: ignore[no-untyped-call]
+    except (ConfigException, SyncConfigException, OSError, TypeError, ValueError, yaml.YAMLError):
         # A broken kubeconfig must not take the dashboard down; its contexts are simply not offered.
         return []
     return contexts or []

@@ -524,7 +524,9 @@ class LogStream:
             auth_settings=["BearerToken"],
         )
         answer = await api.call_api(*serialized, _request_timeout=FOLLOW_TIMEOUT, _preload_content=False)
-        return answer.response
+        # Without preloading, the client hands back aiohttp's response unread.
+        response: aiohttp.ClientResponse = answer.response
+        return response
 
     async def _read(self, response: aiohttp.ClientResponse) -> None:
         splitter = LineSplitter()
@@ -665,7 +667,8 @@ def _container_names(pod: dict[str, Any]) -> list[str]:
 def _container_status(pod: dict[str, Any], container: str) -> dict[str, Any] | None:
     status = pod.get("status") or {}
     for key in ("containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses"):
-        for entry in status.get(key) or []:
+        statuses: list[dict[str, Any]] = status.get(key) or []
+        for entry in statuses:
             if entry.get("name") == container:
                 return entry
     return None
@@ -753,9 +756,9 @@ class LogHub:
         """Follow a container's log; with `after=(ts, n)`, continue right after the n-th line stamped ts."""
         key = (cluster, namespace, pod, container, options)
         if after is not None:
-            stream = LogStream(self, key, after=after)
-            self._private.add(stream)
-            return stream.subscribe()
+            private = LogStream(self, key, after=after)
+            self._private.add(private)
+            return private.subscribe()
         stream = self.streams.get(key)
         if stream is None:
             stream = self.streams[key] = LogStream(self, key)

@@ -172,7 +172,7 @@ async def connection(cluster: Cluster, *, timeout: float | None = None) -> Async
             raise silence from exc
         raise
     finally:
-        await api.close()
+        await api.close()  # type: ignore[no-untyped-call]
 
 
 async def read_json(response: aiohttp.ClientResponse) -> dict[str, Any]:
@@ -486,12 +486,19 @@ async def can_i(
     cluster: Cluster, namespace: str, verb: str, resource: str, subresource: str = "", name: str = ""
 ) -> bool | None:
     """Whether the cluster lets Podscope's credentials do this, from a SelfSubjectAccessReview; None if it can't say."""
-    attributes = {"namespace": namespace, "verb": verb, "resource": resource, "subresource": subresource, "name": name}
-    review = {
-        "apiVersion": "authorization.k8s.io/v1",
-        "kind": "SelfSubjectAccessReview",
-        "spec": {"resourceAttributes": {k: v for k, v in attributes.items() if v}},
-    }
+    # Empty attributes are left out (None), as the API reads a missing one as "all".
+    attributes = aio_client.V1ResourceAttributes(
+        namespace=namespace or None,
+        verb=verb or None,
+        resource=resource or None,
+        subresource=subresource or None,
+        name=name or None,
+    )
+    review = aio_client.V1SelfSubjectAccessReview(
+        api_version="authorization.k8s.io/v1",
+        kind="SelfSubjectAccessReview",
+        spec=aio_client.V1SelfSubjectAccessReviewSpec(resource_attributes=attributes),
+    )
     try:
         async with connection(cluster, timeout=PAGE_TIMEOUT) as api:
             answer = await read_json(

@@ -112,7 +112,7 @@ async def open_stream(
         ssl_context = api.rest_client.ssl_context
         configuration: aio_client.Configuration = api.configuration
     finally:
-        await api.close()
+        await api.close()  # type: ignore[no-untyped-call]
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=REQUEST_TIMEOUT))
     try:
         socket = await session.ws_connect(
@@ -135,10 +135,11 @@ async def open_stream(
     except BaseException:
         await session.close()
         raise
-    if socket.protocol not in protocols:
+    protocol = socket.protocol
+    if protocol is None or protocol not in protocols:
         await socket.close()
         await session.close()
         raise KubeError(
             f"the API server answered without a streaming protocol Podscope speaks ({', '.join(protocols)})"
         )
-    return Upstream(socket, session, socket.protocol)
+    return Upstream(socket, session, protocol)
