@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import HttpRequest
 
 from dashboard.models import SessionRecord
 
@@ -23,11 +24,11 @@ class SessionRecordAdmin(admin.ModelAdmin):
     # A large trail is searched often: skip the extra unfiltered COUNT(*) on every search.
     show_full_result_count = False
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: SessionRecord | None = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: SessionRecord | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: SessionRecord | None = None) -> bool:
         return False

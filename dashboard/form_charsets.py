@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.utils.decorators import sync_and_async_middleware
 
 FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
@@ -27,7 +29,10 @@ REFUSAL = (
 
 def refusal(request: HttpRequest) -> HttpResponse | None:
     """A 415 for a form body in a charset other than UTF-8 (or ASCII); None for everything else."""
-    charset = request.content_params.get("charset") if request.content_type in FORM_TYPES else None
+    # Django sets the content type and its parameters together, from the Content-Type header.
+    if request.content_type not in FORM_TYPES or request.content_params is None:
+        return None
+    charset = request.content_params.get("charset")
     if charset is None:
         return None
     try:
@@ -43,17 +48,18 @@ def refusal(request: HttpRequest) -> HttpResponse | None:
 
 @sync_and_async_middleware
 def form_charset_middleware(
-    get_response: Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse]],
-) -> Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse]]:
+    get_response: Callable[[HttpRequest], HttpResponseBase | Awaitable[HttpResponseBase]],
+) -> Callable[[HttpRequest], HttpResponseBase | Awaitable[HttpResponseBase]]:
     """Answer 415 with a sentence to a form body Podscope cannot read, for every route."""
     if iscoroutinefunction(get_response):
 
-        async def middleware(request: HttpRequest) -> HttpResponse:
+        async def async_middleware(request: HttpRequest) -> HttpResponseBase:
             return refusal(request) or await get_response(request)
 
-    else:
+        return async_middleware
 
-        def middleware(request: HttpRequest) -> HttpResponse:
-            return refusal(request) or get_response(request)
+    def middleware(request: HttpRequest) -> HttpResponseBase:
+        # Django gives a middleware in a sync chain a get_response that answers at once.
+        return refusal(request) or cast(HttpResponseBase, get_response(request))
 
     return middleware

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from asgiref.sync import iscoroutinefunction
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.utils.decorators import sync_and_async_middleware
 
 POLICY = {
@@ -65,7 +66,7 @@ def inline_styles(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _with_policy(response: HttpResponse) -> HttpResponse:
+def _with_policy(response: HttpResponseBase) -> HttpResponseBase:
     if "Content-Security-Policy" not in response:
         response["Content-Security-Policy"] = policy(inline_styles=getattr(response, "csp_inline_styles", False))
     return response
@@ -73,18 +74,19 @@ def _with_policy(response: HttpResponse) -> HttpResponse:
 
 @sync_and_async_middleware
 def content_security_policy(
-    get_response: Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse]],
-) -> Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse]]:
+    get_response: Callable[[HttpRequest], HttpResponseBase | Awaitable[HttpResponseBase]],
+) -> Callable[[HttpRequest], HttpResponseBase | Awaitable[HttpResponseBase]]:
     """Give every response the Content-Security-Policy, unless it carries its own."""
     if iscoroutinefunction(get_response):
 
-        async def middleware(request: HttpRequest) -> HttpResponse:
-            return _with_policy(await get_response(request))  # type: ignore[misc]
+        async def async_middleware(request: HttpRequest) -> HttpResponseBase:
+            return _with_policy(await get_response(request))
 
-    else:
+        return async_middleware
 
-        def middleware(request: HttpRequest) -> HttpResponse:
-            return _with_policy(get_response(request))  # type: ignore[arg-type]
+    def middleware(request: HttpRequest) -> HttpResponseBase:
+        # Django gives a middleware in a sync chain a get_response that answers at once.
+        return _with_policy(cast(HttpResponseBase, get_response(request)))
 
     return middleware
 

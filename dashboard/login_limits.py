@@ -15,9 +15,19 @@ from django.shortcuts import render
 from django.utils import timezone
 
 
+class AxesHttpRequest(HttpRequest):
+    """A request as axes hands it over, with the client address its handler recorded (None if unknown)."""
+
+    axes_ip_address: str | None
+
+
 def _recent(request: HttpRequest, **match: str | None) -> QuerySet[AccessAttempt]:
     """The failures axes still counts (newer than the cool-off) that match `match`."""
-    return AccessAttempt.objects.filter(attempt_time__gte=get_cool_off_threshold(request), **match)
+    # axes ships no type information, so its model's queries are untyped.
+    recent: QuerySet[AccessAttempt] = AccessAttempt.objects.filter(
+        attempt_time__gte=get_cool_off_threshold(request), **match
+    )
+    return recent
 
 
 def _account_locked(request: HttpRequest, credentials: dict | None = None) -> bool:
@@ -38,7 +48,7 @@ def failure_limit(request: HttpRequest, credentials: dict | None = None) -> int:
     return settings.PODSCOPE_LOGIN_ADDRESS_FAILURES
 
 
-def lockout_response(request: HttpRequest, *_: object) -> HttpResponse:
+def lockout_response(request: AxesHttpRequest, *_: object) -> HttpResponse:
     """The 429 page for a sign-in axes refused: what happened, and in how many minutes to try again."""
     # Axes calls this with (request, response, credentials) from sync code and (request, credentials) from
     # async code; the username it needs is in request.POST either way.

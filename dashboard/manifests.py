@@ -40,7 +40,10 @@ class ManifestRefused(ManifestError):
 
 
 # libyaml's parser, composer and constructor in C; the pure-Python ones where PyYAML was built without it.
-_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+try:
+    from yaml import CSafeLoader as _SafeLoader
+except ImportError:
+    from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
 
 
 class _Loader(_SafeLoader):
@@ -109,8 +112,13 @@ class _Cost:
     def _is_open(self, anchor: str | None) -> bool:
         return any(name == anchor for name, _ in self.open_nodes)
 
+    @staticmethod
+    def _line(event: yaml.NodeEvent) -> int:
+        assert event.start_mark is not None  # the parser marks where every event starts
+        return int(event.start_mark.line) + 1
+
     def _alias(self, event: yaml.AliasEvent) -> None:
-        line, anchor = event.start_mark.line + 1, event.anchor
+        line, anchor = self._line(event), event.anchor
         if anchor not in self.sizes:
             problem = "is inside the value it names" if self._is_open(anchor) else "names no anchor before it"
             raise ManifestError(f"document {self.number}: line {line}: the alias *{anchor} {problem}")
@@ -119,7 +127,7 @@ class _Cost:
             raise ManifestRefused(_expansion(self.number, line, self.ceiling))
 
     def _node(self, event: yaml.NodeEvent) -> None:
-        line, anchor = event.start_mark.line + 1, event.anchor
+        line, anchor = self._line(event), event.anchor
         if anchor is not None and (anchor in self.sizes or self._is_open(anchor)):
             raise ManifestError(f"document {self.number}: line {line}: the anchor &{anchor} is defined twice")
         self.written, self.expanded = self.written + 1, self.expanded + 1

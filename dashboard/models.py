@@ -5,10 +5,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 class Access(models.Model):
@@ -32,14 +36,14 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class LoginTokenQuerySet(models.QuerySet):
-    def issue(self, user, ttl: timedelta) -> str:
+class LoginTokenQuerySet(models.QuerySet["LoginToken"]):
+    def issue(self, user: User, ttl: timedelta) -> str:
         """Make a login token for `user`; only its digest is stored, so the database cannot replay it."""
         token = secrets.token_urlsafe(32)
         self.create(user=user, digest=_digest(token), expires=timezone.now() + ttl)
         return token
 
-    def redeem(self, token: str):
+    def redeem(self, token: str) -> User | None:
         """The user a valid token belongs to, spending the token; None when unknown, used or expired."""
         now = timezone.now()
         # One UPDATE marks the token used, so two requests racing with the same link cannot both succeed.
@@ -106,5 +110,5 @@ class SessionRecord(models.Model):
         return f"{self.get_kind_display()} by {who} in {where} at {self.started:%Y-%m-%d %H:%M:%S}"
 
     @property
-    def duration(self):
+    def duration(self) -> timedelta | None:
         return (self.ended - self.started) if self.ended else None

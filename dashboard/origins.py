@@ -15,8 +15,8 @@ into pods through the port proxy, as the signed-in user. Two layers stop it:
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from channels.security.websocket import WebsocketDenier
@@ -24,6 +24,9 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.http import is_same_domain
+
+if TYPE_CHECKING:
+    from channels.consumer import _ChannelScope
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +45,8 @@ def _allowed_hosts() -> list[str]:
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:
-    for key, value in scope.get("headers") or ():
+    headers: Iterable[tuple[bytes, bytes]] = scope.get("headers") or ()
+    for key, value in headers:
         if key.lower() == name:
             return value.decode("latin-1")
     return None
@@ -86,7 +90,8 @@ class OriginValidator:
                 _header(scope, b"origin"),
                 client,
             )
-            await WebsocketDenier()(scope, receive, send)
+            # A websocket scope, which is what channels' consumers are typed to take.
+            await WebsocketDenier()(cast("_ChannelScope", scope), receive, send)
             return
         await self.application(scope, receive, send)
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+
 VIEW_PODS = "dashboard.view_pods"
 READ_LOGS = "dashboard.read_logs"
 EXEC_PODS = "dashboard.exec_pods"
@@ -18,11 +23,11 @@ def ensure_groups(**_: object) -> None:
     from django.contrib.auth.models import Group, Permission
 
     for name, codenames in GROUPS.items():
-        group, _ = Group.objects.get_or_create(name=name)
+        group, _created = Group.objects.get_or_create(name=name)
         group.permissions.add(*Permission.objects.filter(content_type__app_label="dashboard", codename__in=codenames))
 
 
-def capabilities(user) -> dict[str, bool]:
+def capabilities(user: User | AnonymousUser) -> dict[str, bool]:
     """What the templates need to know to show or hide buttons."""
     return {
         "view": user.has_perm(VIEW_PODS),

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -14,11 +15,13 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from django_htmx.middleware import HtmxDetails
 
 from dashboard import diagram, examples, manifests, pod_status, pod_table, proxy, sockets, terminals, workers
 from dashboard.context import pod_context
@@ -32,7 +35,13 @@ from dashboard.permissions import EXEC_PODS, READ_LOGS, VIEW_PODS, WRITE_PODS, c
 from dashboard.text import sentence
 
 arender = sync_to_async(render)
-AsyncView = Callable[..., Awaitable[HttpResponse]]
+AsyncView = Callable[..., Coroutine[Any, Any, HttpResponseBase]]
+
+
+class HtmxHttpRequest(HttpRequest):
+    """A request that went through HtmxMiddleware."""
+
+    htmx: HtmxDetails
 
 
 class Problem(Exception):
@@ -53,7 +62,7 @@ def permission(perm: str) -> Callable[[AsyncView], AsyncView]:
 
     def decorator(view: AsyncView) -> AsyncView:
         @functools.wraps(view)
-        async def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             user = await request.auser()
             if not await sync_to_async(user.has_perm)(perm):
                 raise PermissionDenied
@@ -181,7 +190,7 @@ async def pod_delete(request: HttpRequest, cluster: str, namespace: str, name: s
 
 
 @permission(READ_LOGS)
-async def pod_log(request: HttpRequest, cluster: str, namespace: str, name: str) -> HttpResponse:
+async def pod_log(request: HttpRequest, cluster: str, namespace: str, name: str) -> StreamingHttpResponse:
     """Download a container's whole log, or every container's one after another when none is named."""
     found = _cluster(cluster)
     _names(namespace, name)
@@ -191,16 +200,15 @@ async def pod_log(request: HttpRequest, cluster: str, namespace: str, name: str)
         since = parse_since(request.GET.get("since", ""))
     except InvalidName as exc:
         raise Problem("Cannot download this log", str(exc), 400) from None
-    options = {
-        "previous": request.GET.get("previous") == "1",
-        "since_seconds": since,
-        "timestamps": request.GET.get("timestamps") == "1",
-    }
+    previous, timestamps = request.GET.get("previous") == "1", request.GET.get("timestamps") == "1"
+    log = functools.partial(
+        resources.stream_log, found, namespace, name, previous=previous, since_seconds=since, timestamps=timestamps
+    )
     try:
         if names is None:
             names = [c.name for c in pod_status.containers(await resources.get_pod(found, namespace, name))]
         # One container: read its first chunk now, so a missing container gets an error page, not a broken file.
-        single = resources.stream_log(found, namespace, name, names[0], **options) if len(names) == 1 else None
+        single = log(names[0]) if len(names) == 1 else None
         first = await anext(single, b"") if single is not None else b""
     except resources.KubeError as exc:
         raise Problem("No log to download", sentence(exc.message), exc.status or 502) from None
@@ -215,13 +223,13 @@ async def pod_log(request: HttpRequest, cluster: str, namespace: str, name: str)
         for index, each in enumerate(names):
             yield ("\n" if index else "").encode() + f"==> {each} <==\n".encode()
             try:
-                async for chunk in resources.stream_log(found, namespace, name, each, **options):
+                async for chunk in log(each):
                     yield chunk
             except resources.KubeError as exc:
                 yield f"(no log: {exc.message})\n".encode()
 
     response = StreamingHttpResponse(body(), content_type="text/plain; charset=utf-8")
-    suffix = ("_" + container if container else "") + ("_previous" if options["previous"] else "")
+    suffix = ("_" + container if container else "") + ("_previous" if previous else "")
     response["Content-Disposition"] = f'attachment; filename="{name}{suffix}.log"'
     return response
 
@@ -229,7 +237,7 @@ async def pod_log(request: HttpRequest, cluster: str, namespace: str, name: str)
 @csrf_exempt  # checked inside, so that a refusal is recorded like any other
 async def pod_port(
     request: HttpRequest, cluster: str, namespace: str, name: str, port: int, token: str, rest: str = ""
-) -> HttpResponse:
+) -> HttpResponseBase:
     """Forward one HTTP request to a pod's port and stream its answer back (see docs/terminals.md)."""
     user = await request.auser()
     attempt = proxy.Attempt.of(request, user, cluster, namespace, name, port)
@@ -290,7 +298,7 @@ async def pod_terminal(request: HttpRequest, cluster: str, namespace: str, name:
 
 
 @permission(VIEW_PODS)
-async def preview(request: HttpRequest, cluster: str) -> HttpResponse:
+async def preview(request: HtmxHttpRequest, cluster: str) -> HttpResponse:
     found = _cluster(cluster)
     text, example = request.POST.get("manifest", ""), request.GET.get("example", "")
     if upload := request.FILES.get("file"):

@@ -44,7 +44,8 @@ class _RemoteTraceback(Exception):
     """The traceback of an exception raised in a worker, shown as the cause of the same exception here."""
 
     def __str__(self) -> str:
-        return self.args[0]
+        text: str = self.args[0]
+        return text
 
 
 def serve() -> None:
@@ -91,15 +92,21 @@ class _Worker:
     async def call(self, function: Callable[..., Any], args: tuple[Any, ...], limit: float) -> tuple[bool, Any, str]:
         self.conn.send((function, args))
         loop = asyncio.get_running_loop()
-        ready = loop.create_future()
-        loop.add_reader(self.conn.fileno(), lambda: ready.done() or ready.set_result(None))
+        ready: asyncio.Future[None] = loop.create_future()
+
+        def readable() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        loop.add_reader(self.conn.fileno(), readable)
         try:
             async with asyncio.timeout(limit):
                 await ready
         finally:
             loop.remove_reader(self.conn.fileno())
         # The worker pickles its whole answer before writing it, so this only waits for the pipe to drain.
-        return self.conn.recv()
+        answer: tuple[bool, Any, str] = self.conn.recv()
+        return answer
 
     def stop(self, wait: float = 0) -> None:
         """Close the socket, an idle worker's cue to exit; kill the worker if it is still there after `wait` s."""
@@ -141,7 +148,8 @@ class Pool:
         self._release(worker)
         if not ok:
             raise value from _RemoteTraceback(remote)
-        return value
+        result: T = value  # what `function` returned, unpickled
+        return result
 
     def pids(self) -> list[int]:
         """The process ids of the running workers."""

@@ -12,11 +12,12 @@ import subprocess
 import sys
 import threading
 import time
+from typing import IO, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from dashboard.management.commands.login_url import login_url
 from sandbox.server import DEFAULT_PORT
@@ -27,12 +28,12 @@ DEMO_USER = "demo"
 class Command(BaseCommand):
     help = "Start the sandbox cluster and the Podscope dashboard on loopback, with a demo login."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1", help="dashboard address (default: loopback only)")
         parser.add_argument("--port", type=int, default=8000, help="dashboard port (default: 8000)")
         parser.add_argument("--sandbox-port", type=int, default=DEFAULT_PORT, help="sandbox API port (default: 6443)")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         call_command("migrate", interactive=False, verbosity=0)
         password = self._demo_user()
         state_dir = settings.STATE_DIR / "sandbox"
@@ -119,7 +120,7 @@ class Command(BaseCommand):
                 time.sleep(0.1)
         raise CommandError(f"the dashboard did not start listening on {host}:{port}")
 
-    def _echo(self, stream) -> None:
+    def _echo(self, stream: IO[str]) -> None:
         for line in stream:
             self.stderr.write(line.rstrip("\n"))
 
