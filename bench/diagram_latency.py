@@ -131,13 +131,15 @@ def main() -> None:
             print(f"{event}: not seen")
             continue
         kube = [baseline[n][event] - started[n] for n in done]
-        page = [shown[n][event] - started[n] for n in done]
+        diagram = [shown[n][event] - started[n] for n in done]
         lag = [shown[n][event] - baseline[n][event] for n in done]
         print(f"{event} ({len(done)}/{len(names)} seen)")
         print(f"  kubectl get -w, from the exit command:  {summary(kube)}")
-        print(f"  Podscope diagram, from the exit command: {summary(page)}")
+        print(f"  Podscope diagram, from the exit command: {summary(diagram)}")
         print(f"  diagram later than kubectl by:          {summary(lag)}")
-        print(f"  ratio of medians (diagram / kubectl):    {statistics.median(page) / statistics.median(kube):.2f}\n")
+        print(
+            f"  ratio of medians (diagram / kubectl):    {statistics.median(diagram) / statistics.median(kube):.2f}\n"
+        )
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ import sys
 import termios
 import time
 from pathlib import Path
+from types import FrameType
 from urllib.parse import urlencode
 
 import aiohttp
@@ -192,7 +193,8 @@ async def measure_socket(podscope: Podscope, keys: list[str], warmup: int) -> li
                 except TimeoutError:
                     return None
                 if frame.type == aiohttp.WSMsgType.BINARY:
-                    return frame.data
+                    data: bytes = frame.data
+                    return data
                 if frame.type == aiohttp.WSMsgType.TEXT:
                     message = json.loads(frame.data)
                     if message["type"] in ("error", "exit"):
@@ -328,7 +330,7 @@ def main() -> None:
     # error rather than KeyboardInterrupt. Either way the context managers below stop everything this started.
     interrupted = []
 
-    def interrupt(signum: int, frame: object) -> None:
+    def interrupt(signum: int, frame: FrameType | None) -> None:
         interrupted.append(signum)
         signal.default_int_handler(signum, frame)
 

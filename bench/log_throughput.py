@@ -185,7 +185,7 @@ async def viewers(podscope: Podscope, pods: list[str], per_pod: int, session_coo
 
 
 async def drain(sockets: list, seconds: float) -> None:
-    async def read(ws) -> None:
+    async def read(ws: aiohttp.ClientWebSocketResponse) -> None:
         with_timeout = time.monotonic() + seconds
         while time.monotonic() < with_timeout:
             try:

@@ -13,6 +13,7 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,7 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.clusters import SandboxProcess
 
 
-def create_all(api: client.CoreV1Api, namespace: str, count: int, threads: int, make) -> float:
+def create_all(
+    api: client.CoreV1Api, namespace: str, count: int, threads: int, make: Callable[[client.CoreV1Api, str, int], None]
+) -> float:
     started = time.monotonic()
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(lambda i: make(api, namespace, i), range(count)))
@@ -31,14 +34,18 @@ def create_all(api: client.CoreV1Api, namespace: str, count: int, threads: int, 
 
 
 def config_map(api: client.CoreV1Api, namespace: str, i: int) -> None:
-    api.create_namespaced_config_map(namespace, {"metadata": {"name": f"cm-{i}"}, "data": {"i": str(i)}})
+    api.create_namespaced_config_map(
+        namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name=f"cm-{i}"), data={"i": str(i)})
+    )
 
 
 def pod(api: client.CoreV1Api, namespace: str, i: int) -> None:
-    body = {
-        "metadata": {"name": f"pod-{i}", "labels": {"app": "scale"}},
-        "spec": {"nodeSelector": {"type": "virtual"}, "containers": [{"name": "app", "image": "nginx"}]},
-    }
+    body = client.V1Pod(
+        metadata=client.V1ObjectMeta(name=f"pod-{i}", labels={"app": "scale"}),
+        spec=client.V1PodSpec(
+            node_selector={"type": "virtual"}, containers=[client.V1Container(name="app", image="nginx")]
+        ),
+    )
     api.create_namespaced_pod(namespace, body)
 
 
@@ -51,10 +58,10 @@ def main() -> None:
         cluster = SandboxProcess(Path(tmp) / "state")
         cluster.start()
         try:
-            api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+            api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig))  # type: ignore[no-untyped-call]
             api_client.configuration.connection_pool_maxsize = args.threads
             api = client.CoreV1Api(api_client)
-            api.create_namespace({"metadata": {"name": "scale"}})
+            api.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="scale")))
             baseline = create_all(api, "scale", args.count, args.threads, config_map)
             started = time.monotonic()
             created = create_all(api, "scale", args.count, args.threads, pod)
