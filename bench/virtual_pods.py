@@ -58,7 +58,7 @@ def main() -> None:
         cluster = SandboxProcess(Path(tmp) / "state")
         cluster.start()
         try:
-            api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig))  # type: ignore[no-untyped-call]
+            api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig))
             api_client.configuration.connection_pool_maxsize = args.threads
             api = client.CoreV1Api(api_client)
             api.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="scale")))

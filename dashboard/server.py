@@ -45,11 +45,11 @@ class Channel(HTTPChannel):
 
     def lineReceived(self, line: bytes) -> None:
         self._in_headers = True
-        super().lineReceived(line)  # type: ignore[no-untyped-call]
+        super().lineReceived(line)
 
     def allHeadersReceived(self) -> None:
         self._in_headers = False
-        super().allHeadersReceived()  # type: ignore[no-untyped-call]
+        super().allHeadersReceived()
 
     def lineLengthExceeded(self, line: bytes) -> None:
         if self._in_headers:
@@ -60,8 +60,8 @@ class Channel(HTTPChannel):
         head = b"HTTP/1.1 %s\r\nContent-Type: text/plain; charset=utf-8\r\n" % status
         head += b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
         # An answer to HEAD has no body; the line (cut short) still begins with the method.
-        self.write(head if line.startswith(b"HEAD ") else head + body)  # type: ignore[no-untyped-call]
-        self.loseConnection()  # type: ignore[no-untyped-call]
+        self.write(head if line.startswith(b"HEAD ") else head + body)
+        self.loseConnection()
 
 
 class Request(WebRequest):

@@ -41,9 +41,9 @@ class Cluster:
         """A new asyncio ApiClient for this cluster; the caller closes it."""
         configuration = aio_client.Configuration()
         if self.in_cluster:
-            aio_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            aio_config.load_incluster_config(client_configuration=configuration)
         else:
-            await aio_config.load_kube_config(  # type: ignore[no-untyped-call]
+            await aio_config.load_kube_config(
                 config_file=str(self.kubeconfig), context=self.context, client_configuration=configuration
             )
         return aio_client.ApiClient(configuration)
@@ -63,7 +63,7 @@ def _kubeconfig_paths() -> list[Path]:
 
 def _contexts(path: Path) -> list[dict]:
     try:
-        contexts, _ = kube_config.list_kube_config_contexts(config_file=str(path))  # type: ignore[no-untyped-call]
+        contexts, _ = kube_config.list_kube_config_contexts(config_file=str(path))
     except (ConfigException, SyncConfigException, OSError, TypeError, ValueError, yaml.YAMLError):
         # A broken kubeconfig must not take the dashboard down; its contexts are simply not offered.
         return []

@@ -150,7 +150,7 @@ class ClusterHealth:
                         self._answered()
                     else:
                         # A new client for the next check: a new connection, and the configuration read again.
-                        await api.close()  # type: ignore[no-untyped-call]
+                        await api.close()
                         api = None
                         await self._fall_silent(at, failure)
                 with contextlib.suppress(TimeoutError):
@@ -162,7 +162,7 @@ class ClusterHealth:
             if self.silent:
                 self._answered(checked=False)
             if api is not None:
-                await api.close()  # type: ignore[no-untyped-call]
+                await api.close()
 
     async def _client(self) -> aio_client.ApiClient | None:
         try:
@@ -186,7 +186,7 @@ class ClusterHealth:
             if not request.done():
                 # Closing the client aborts its connection; a polite TLS goodbye to a server that does not answer
                 # would wait half a minute.
-                await api.close()  # type: ignore[no-untyped-call]
+                await api.close()
                 request.cancel()
                 await asyncio.gather(request, return_exceptions=True)
         if not done:
@@ -208,7 +208,7 @@ class ClusterHealth:
         )
         # The client's own timeout only backs up _check's, which aborts instead of closing politely.
         response = await api.call_api(*request, _request_timeout=PROBE_TIMEOUT * 2, _preload_content=False)
-        await response.read()  # type: ignore[no-untyped-call]
+        await response.read()
 
     def _answered(self, checked: bool = True) -> None:
         if checked:
@@ -228,7 +228,7 @@ class ClusterHealth:
         self._answering.clear()
         self._silent.set()
         # Calls waiting on the cluster would each wait for their timeout: drop their connections now.
-        await asyncio.gather(*(api.close() for api in list(self._clients)), return_exceptions=True)  # type: ignore[no-untyped-call]
+        await asyncio.gather(*(api.close() for api in list(self._clients)), return_exceptions=True)
 
 
 class HealthMonitor:

@@ -172,7 +172,7 @@ async def connection(cluster: Cluster, *, timeout: float | None = None) -> Async
             raise silence from exc
         raise
     finally:
-        await api.close()  # type: ignore[no-untyped-call]
+        await api.close()
 
 
 async def read_json(response: aiohttp.ClientResponse) -> dict[str, Any]:

@@ -112,7 +112,7 @@ async def open_stream(
         ssl_context = api.rest_client.ssl_context
         configuration: aio_client.Configuration = api.configuration
     finally:
-        await api.close()  # type: ignore[no-untyped-call]
+        await api.close()
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=REQUEST_TIMEOUT))
     try:
         socket = await session.ws_connect(
