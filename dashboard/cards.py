@@ -64,7 +64,7 @@ def port_owner(pod: dict[str, Any], port: int) -> str:
     for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
         for p in c.get("ports") or []:
             if p.get("containerPort") == port and (p.get("protocol") or "TCP") == "TCP":
-                return c.get("name", "")
+                return str(c.get("name", ""))
     return ""
 
 

@@ -58,7 +58,7 @@ class Container:
     @property
     def name(self) -> str:
         """The container's name, "" when the spec lacks one."""
-        return self.spec.get("name", "")
+        return str(self.spec.get("name", ""))
 
     @property
     def ready(self) -> bool:
