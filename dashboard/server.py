@@ -30,6 +30,8 @@ from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import reactor
 from twisted.web.http import HTTPChannel
 
+from dashboard.sockets.codes import APPLICATION, GOING_AWAY, NORMAL
+
 log = logging.getLogger(__name__)
 
 # Seconds a stop waits for every socket to close and clean up, within the 10 s a supervisor usually allows.
@@ -93,8 +95,8 @@ class WebSocket(WebSocketProtocol):
     """daphne's websocket protocol, able to close with the codes RFC 6455 gives servers (1001, 1008, 1011...)."""
 
     def serverClose(self, code: int | None = None) -> None:
-        code = 1000 if code is None else code
-        if code == 1000 or 3000 <= code <= 4999:
+        code = NORMAL if code is None else code
+        if code == NORMAL or code in APPLICATION:
             super().serverClose(code)
         else:
             # autobahn's sendClose takes only an application's codes; its frame sender takes any valid one.
@@ -143,11 +145,11 @@ class PodscopeServer(Server):
         self.closing = asyncio.ensure_future(self._close_sockets())
 
     async def _close_sockets(self) -> None:
-        from dashboard import sockets
+        from dashboard.sockets.registry import registry
 
         try:
-            closed = await sockets.registry().close_all(
-                sockets.GOING_AWAY, "Podscope is stopping; this page reconnects when it is back.", STOP_TIMEOUT
+            closed = await registry().close_all(
+                GOING_AWAY, "Podscope is stopping; this page reconnects when it is back.", STOP_TIMEOUT
             )
             log.info("closed %d sockets", closed)
             # Each browser answers the close frame; then its connection is gone and nothing is cut short.

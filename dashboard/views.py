@@ -23,7 +23,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from django_htmx.middleware import HtmxDetails
 
-from dashboard import diagram, examples, manifests, pod_status, pod_table, proxy, sockets, terminals, workers
+from dashboard import diagram, examples, manifests, pod_status, pod_table, proxy, terminals, workers
 from dashboard.context import pod_context
 from dashboard.headers import inline_styles
 from dashboard.kube import clusters, resources
@@ -32,6 +32,7 @@ from dashboard.models import LoginToken
 from dashboard.names import InvalidName, check_container, check_name, check_namespace, parse_since
 from dashboard.origins import port_key, port_token, socket_token
 from dashboard.permissions import EXEC_PODS, READ_LOGS, VIEW_PODS, WRITE_PODS, capabilities
+from dashboard.sockets.registry import registry
 from dashboard.text import sentence
 
 arender = sync_to_async(render)
@@ -95,7 +96,7 @@ def _names(namespace: str, name: str | None = None) -> None:
 async def _snapshot(request: HttpRequest, cluster: clusters.Cluster, namespace: str) -> Snapshot:
     """The namespace's pods from the shared watch, within the person's limit of namespaces watched at once."""
     user = await request.auser()
-    refusal = sockets.registry().touch(user.pk, cluster.id, namespace)
+    refusal = registry().touch(user.pk, cluster.id, namespace)
     if refusal is not None:
         raise Problem("Too many namespaces", refusal.message, 429)
     return await hub().snapshot(cluster, namespace)
@@ -277,7 +278,7 @@ async def pod_port_open(request: HttpRequest, cluster: str, namespace: str, name
 @inline_styles
 @permission(EXEC_PODS)
 async def pod_terminal(request: HttpRequest, cluster: str, namespace: str, name: str) -> HttpResponse:
-    """A terminal in one of the pod's containers; the exec socket (consumers.ExecConsumer) does the work."""
+    """A terminal in one of the pod's containers; the exec socket (sockets.terminals.ExecConsumer) does the work."""
     found = _cluster(cluster)
     _names(namespace, name)
     try:

@@ -2,6 +2,7 @@
 (function () {
   "use strict";
 
+  // What each close code means is in dashboard/sockets/codes.py; these are the sentences this page shows.
   const CLOSE_REASONS = {
     1009: "a message was too large: reload the page",
     1011: "Podscope failed: reload the page",

@@ -1,4 +1,4 @@
-// A terminal in a container: xterm.js on one exec websocket (see dashboard/consumers.py ExecConsumer).
+// A terminal in a container: xterm.js on one exec websocket (see dashboard/sockets/terminals.py ExecConsumer).
 //
 // Frames: binary both ways for keystrokes and output; JSON text for resize, ping (from here) and started,
 // notice, error, exit, pong (from the server).
@@ -8,6 +8,7 @@
   const root = document.querySelector("[data-terminal]");
   if (!root || !window.Terminal) return;
 
+  // What each close code means is in dashboard/sockets/codes.py; these are the sentences this page shows.
   const CLOSE_REASONS = {
     1001: "Podscope stopped, so the command in the container was ended. Reload the page when it is back.",
     1009: "A message was too large for Podscope, so the terminal was closed.",

@@ -17,11 +17,12 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 from django.test import AsyncClient
 
-from dashboard import asciicast, consumers
+from dashboard import asciicast
 from dashboard.kube import clusters
 from dashboard.kube.exec import open_shell
 from dashboard.kube.watches import WatchHub
 from dashboard.models import SessionRecord
+from dashboard.sockets import terminals
 from tests.clusters import CURRENT_KUBECTL, Kubectl, SandboxProcess, kubectl_binary
 from tests.idle_proxy import IdleProxy
 from tests.integration.test_consumers import connect
@@ -306,7 +307,7 @@ async def test_an_oversized_input_frame_is_refused_and_the_session_goes_on(
 async def test_input_typed_before_the_shell_starts_is_kept_or_refused_aloud(
     terminal: Callable, pod: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(consumers, "EARLY_INPUT", 20)
+    monkeypatch.setattr(terminals, "EARLY_INPUT", 20)
     screen = await terminal(pod, container="main")
     # Sent at once, before the exec stream is open: the first is kept for the shell, the second is over the cap.
     await screen.type("echo early-$((1+1))\r")

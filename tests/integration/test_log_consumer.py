@@ -15,10 +15,10 @@ from django.contrib.auth.models import User
 from django.test import AsyncClient
 from django.urls import reverse
 
-from dashboard.consumers import frames, normal_ts
 from dashboard.kube import clusters, logs
 from dashboard.kube.logs import Line, Notice, Skipped
 from dashboard.kube.watches import WatchHub
+from dashboard.sockets.logs import frames, normal_ts
 from tests.integration.test_consumers import connect
 
 pytestmark = pytest.mark.django_db(transaction=True)

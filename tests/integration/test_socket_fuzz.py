@@ -22,10 +22,11 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import AsyncClient
 
-from dashboard import sockets
 from dashboard.kube import clusters, logs, streams
 from dashboard.kube.watches import WatchHub
 from dashboard.models import SessionRecord
+from dashboard.sockets.base import MAX_TEXT_FRAME
+from dashboard.sockets.registry import registry
 from tests.integration.test_consumers import connect
 
 FUZZ_FRAMES = int(os.environ.get("PODSCOPE_FUZZ_FRAMES") or 200)
@@ -109,7 +110,7 @@ def log_frame(rng: random.Random) -> str | bytes:
     if special == 5:
         return json.dumps({**valid, "type": rng.choice(["stop", "", None, 1, "START"])})
     if special == 6:
-        return "x" * (sockets.MAX_TEXT_FRAME + rng.randrange(1, 1000))
+        return "x" * (MAX_TEXT_FRAME + rng.randrange(1, 1000))
     fields = {
         "container": (str, type(None)),
         "since": (str, type(None)),
@@ -274,7 +275,7 @@ async def test_malformed_frames_end_their_socket_and_leave_nothing_held(
 
     assert problems == [], problems[:5]
     await asyncio.sleep(0.5)
-    assert sockets.registry().all() == []
+    assert registry().all() == []
     assert streams.open_streams() == 0
     assert all(not stream.subscribers for stream in log_hub.streams.values())
     assert sum(len(watch.subscribers) for watch in watch_hub.watches.values()) <= watching

@@ -20,12 +20,12 @@ from django.contrib.sessions.models import Session
 from django.test import AsyncClient
 from django.urls import reverse
 
-from dashboard import sockets
 from dashboard.asgi import application
 from dashboard.kube import clusters, logs, streams
 from dashboard.kube.watches import WatchHub
 from dashboard.models import SessionRecord
 from dashboard.origins import socket_token
+from dashboard.sockets.registry import registry
 from tests.integration.test_consumers import connect, with_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -287,7 +287,7 @@ async def test_signing_out_closes_every_socket_of_that_session_at_once(
     assert "You signed out, so this connection was closed." in peers["logs"].errors()
     await exec_row_ended("You signed out")
     assert streams.open_streams() == 0
-    assert sockets.registry().all() == []
+    assert registry().all() == []
 
 
 async def test_a_session_that_ends_elsewhere_closes_its_sockets_within_the_recheck(
@@ -365,7 +365,7 @@ async def test_log_views_per_person_are_capped(
     await asyncio.sleep(0.3)
     assert other.closed is None
     assert again.closed is None
-    assert sockets.registry().held(bob.pk, "logs") == 3
+    assert registry().held(bob.pk, "logs") == 3
 
 
 async def test_namespaces_watched_per_person_are_capped_for_sockets_and_pages(
@@ -458,7 +458,7 @@ async def test_a_malformed_log_frame_ends_the_socket_and_lets_go_of_everything(
     # The upstream follow is released (it lingers for other viewers, with no subscriber left).
     (stream,) = log_hub.streams.values()
     assert not stream.subscribers
-    assert sockets.registry().all() == []
+    assert registry().all() == []
 
 
 @pytest.mark.parametrize(
@@ -495,7 +495,7 @@ async def test_a_malformed_terminal_frame_ends_the_command_the_seat_and_the_audi
     assert says.lower() in peer.errors()[-1].lower()
     await exec_row_ended(says)
     assert streams.open_streams() == 0
-    assert sockets.registry().all() == []
+    assert registry().all() == []
     # The seat came back: the one terminal allowed opens again.
     again = await open_as(async_client, alice, paths(namespace, web)["exec"], opened)
     await again.until(lambda f: isinstance(f, dict) and f.get("type") == "started")
@@ -534,7 +534,7 @@ async def test_a_malformed_frame_on_a_live_page_ends_it_with_4400(
         await peer.communicator.send_to(text_data=frame)
     await peer.until_closed()
     assert peer.closed == 4400
-    assert sockets.registry().all() == []
+    assert registry().all() == []
     (watch,) = watch_hub.watches.values()
     assert not watch.subscribers
 

@@ -1,0 +1,193 @@
+"""Terminals: a command in a container through an ExecSession, audited from the attempt to the end."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import replace
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.utils import timezone
+
+from dashboard.asciicast import Recorder
+from dashboard.kube.exec import ExecSession, Exit, open_shell
+from dashboard.kube.resources import Forbidden, KubeError
+from dashboard.models import SessionRecord
+from dashboard.permissions import EXEC_PODS
+from dashboard.sockets.base import BadFrame, SocketConsumer, cancel, query_params, read_json
+from dashboard.sockets.codes import BAD_REQUEST, FORBIDDEN, NORMAL, NOT_FOUND, Refusal
+from dashboard.terminals import MAX_CELLS, BadRequest, close_record, open_record, parse_request
+
+# Keystrokes typed while the shell is still starting are kept for it, up to this much.
+EARLY_INPUT = 64 * 1024
+# Resize and ping are the only text messages a terminal page sends; they are small.
+MAX_CONTROL_FRAME = 4096
+ENDED_EARLY = "The terminal was closed before the command ended."
+CONTROL_FIELDS = {"ping": {"type"}, "resize": {"type", "cols", "rows"}}
+
+
+class ExecConsumer(SocketConsumer):
+    """One terminal: a command in a container through an ExecSession, audited from the attempt to the end.
+
+    The page opens the socket with the container, command and size in its query string. Binary frames carry
+    keystrokes one way and output the other; text frames carry JSON: `resize` and `ping` from the page,
+    `started`, `notice`, `error`, `exit` and `pong` to it.
+    """
+
+    permission = EXEC_PODS
+    kind = "exec"
+    forbidden = "You do not have the permission to open terminals (exec) in pods."
+    record: SessionRecord | None = None
+    session: ExecSession | None = None
+    recorder: Recorder | None = None
+    runner: asyncio.Task[None] | None = None
+    request: Any = None
+
+    def parse(self) -> None:
+        try:
+            self.request = parse_request(query_params(self.scope))
+        except BadRequest as exc:
+            raise BadFrame(str(exc)) from None
+
+    async def refused(self, refusal: Refusal) -> None:
+        await self._audit(allowed=False, outcome=refusal.message)
+
+    async def start(self) -> None:
+        self.early: list[bytes] = []
+        self.record = await self._audit(allowed=True, command=self.request.command_label)
+        self.runner = self.spawn(self._run())
+
+    async def _audit(self, **fields: Any) -> SessionRecord:
+        request = self.request
+        if request is not None:
+            fields.setdefault("container", request.container)
+            fields.setdefault("command", request.command_label)
+        else:
+            fields.setdefault("container", query_params(self.scope).get("container", ""))
+            fields.setdefault("command", query_params(self.scope).get("command", ""))
+        return await database_sync_to_async(open_record)(self.scope, kind=SessionRecord.Kind.EXEC, **fields)
+
+    async def _send_json(self, **message: Any) -> None:
+        await self.send(text_data=json.dumps(message))
+
+    async def _run(self) -> None:
+        request = self.request
+        try:
+            self.session = await open_shell(
+                self.cluster,
+                self.namespace,
+                self.name,
+                request.container,
+                request.command,
+                size=(request.cols, request.rows),
+                heartbeat=settings.PODSCOPE_EXEC_KEEPALIVE,
+            )
+        except KubeError as exc:
+            message = exc.message[:1].upper() + exc.message[1:]
+            # The cluster's own refusal is a denied attempt, as Podscope's is.
+            refused = isinstance(exc, Forbidden)
+            await self._finish(outcome=message, **({"allowed": False} if refused else {}))
+            await self.end(FORBIDDEN if refused else NOT_FOUND if exc.status == 404 else BAD_REQUEST, message)
+            return
+        session = self.session
+        if (self.request.cols, self.request.rows) != (request.cols, request.rows):
+            await session.resize(self.request.cols, self.request.rows)  # resized while the shell was starting
+        if settings.PODSCOPE_RECORD_SESSIONS:
+            self.recorder = await database_sync_to_async(self._start_recording)()
+        await database_sync_to_async(close_record)(self.record, command=session.command_line, ended=None)
+        await self._send_json(
+            type="started",
+            command=session.command_line,
+            container=request.container,
+            maxInput=settings.PODSCOPE_EXEC_MAX_INPUT,
+            keepalive=settings.PODSCOPE_EXEC_KEEPALIVE,
+        )
+        for data in self.early:
+            await session.write(data)
+        self.early = []
+        async for chunk in session.output():
+            if self.recorder:
+                self.recorder.output(chunk)
+            await self.send(bytes_data=chunk)
+        end = session.exit or Exit(None)
+        await self._finish(exit_code=end.code, outcome="" if end.code == 0 else end.message)
+        await self._send_json(type="exit", code=end.code, message=end.message)
+        await self.end(NORMAL)
+
+    def _start_recording(self) -> Recorder:
+        request, user = self.request, self.scope["user"]
+        title = f"{user.get_username()} in {self.cluster.id}/{self.namespace}/{self.name} -c {request.container}"
+        recorder = Recorder.start(
+            settings.PODSCOPE_RECORDINGS_DIR,
+            width=request.cols,
+            height=request.rows,
+            title=title,
+            command=self.session.command_line if self.session else request.command_label,
+        )
+        close_record(self.record, recording=recorder.name, ended=None)
+        return recorder
+
+    async def frame(self, text: str | None, data: bytes | None) -> None:
+        if self.record is None or self.record.ended is not None:
+            return  # over: frames that crossed the end are ignored
+        if data is not None:
+            await self._input(data)
+            return
+        message = read_json(text, limit=MAX_CONTROL_FRAME)
+        kind = message.get("type")
+        if not isinstance(kind, str) or kind not in CONTROL_FIELDS or set(message) - CONTROL_FIELDS[kind]:
+            raise BadFrame('a terminal takes keystrokes, and {"type": "resize", "cols", "rows"} or {"type": "ping"}')
+        if kind == "ping":
+            await self._send_json(type="pong")
+        elif kind == "resize":
+            cols, rows = message.get("cols"), message.get("rows")
+            if not all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_CELLS for n in (cols, rows)):
+                raise BadFrame(f"a resize needs cols and rows, whole numbers from 1 to {MAX_CELLS}")
+            if self.session:
+                await self.session.resize(cols, rows)
+            else:
+                self.request = replace(self.request, cols=cols, rows=rows)
+            if self.recorder:
+                self.recorder.resize(cols, rows)
+
+    async def _input(self, data: bytes) -> None:
+        limit = settings.PODSCOPE_EXEC_MAX_INPUT
+        if len(data) > limit:
+            await self._send_json(
+                type="notice",
+                message=f"Input of {len(data):,} bytes was refused: at most {limit:,} bytes may be sent at once.",
+            )
+            return
+        if self.session is not None:
+            await self.session.write(data)
+        elif sum(map(len, self.early)) + len(data) <= EARLY_INPUT:
+            self.early.append(data)
+        else:
+            await self._send_json(
+                type="notice",
+                message=f"Input of {len(data):,} bytes was refused: the command has not started yet, and at most "
+                f"{EARLY_INPUT:,} bytes are kept until it does.",
+            )
+
+    async def _finish(self, **fields: Any) -> None:
+        """End the audit row once, with the bytes each way and how it ended."""
+        record = self.record
+        if record is None or record.ended is not None:
+            return
+        if self.recorder:
+            self.recorder.close()
+        if self.session:
+            fields |= {"bytes_in": self.session.bytes_in, "bytes_out": self.session.bytes_out}
+        fields["ended"] = timezone.now()
+        await database_sync_to_async(close_record)(record, **fields)
+
+    async def stop(self) -> None:
+        await cancel([self.runner])
+        try:
+            if self.session is not None:
+                await self.session.close()
+        finally:
+            # Whatever ended the socket (the page, a revocation, a shutdown, a failure) ends the audit row too.
+            await self._finish(outcome=self.reason or ENDED_EARLY)
