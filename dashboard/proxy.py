@@ -11,22 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import h11
 from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import reverse
-from django.utils import timezone
 
+from dashboard.audit.rows import Attempt
 from dashboard.cards import port_owner
 from dashboard.kube import clusters, resources
 from dashboard.kube.portforward import PortConnection
@@ -34,8 +30,6 @@ from dashboard.models import SessionRecord
 from dashboard.origins import port_token_valid
 from dashboard.permissions import EXEC_PODS
 from dashboard.text import sentence
-
-log = logging.getLogger(__name__)
 
 # The pod's page keeps scripts, forms, popups and downloads, but in an opaque origin: its scripts cannot read
 # Podscope's pages or act as the signed-in user.
@@ -135,76 +129,21 @@ def _csrf_refused(request: HttpRequest) -> bool:
 # --- the audit row ----------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Attempt:
-    """The audit row of one request to a pod's port, written when it starts or is refused, updated when it ends."""
-
-    user: Any
-    cluster: str
-    namespace: str
-    pod: str
-    port: int
-    command: str
-    client: str
-    started: datetime = field(default_factory=timezone.now)
-    container: str = ""
-    allowed: bool = True
-    outcome: str = ""
-    bytes_in: int = 0
-    bytes_out: int = 0
-    ended: datetime | None = None
-    record_id: int | None = None
-
-    @classmethod
-    def of(cls, request: HttpRequest, user: Any, cluster: str, namespace: str, pod: str, port: int) -> Attempt:
-        """The attempt a request makes, before anything is checked."""
-        line = f"{request.method} {target_of(request)}"
-        return cls(
-            user=user if user.is_authenticated else None,
-            cluster=cluster[:253],
-            namespace=namespace[:253],
-            pod=pod[:253],
-            port=port,
-            command=line[:MAX_REQUEST_LINE],
-            client=request.META.get("REMOTE_ADDR", "")[:64],
-        )
-
-    async def save(self) -> None:
-        """Write the row (create or update); a failure is logged, never passed to the request."""
-        try:
-            await database_sync_to_async(self._save)()
-        except Exception:
-            log.exception("could not write the audit row of %s to port %s of pod %s", self.command, self.port, self.pod)
-
-    async def end(self, outcome: str = "", *, refused: bool = False) -> None:
-        """Record how the attempt ended ("" when it was served) and write the row."""
-        self.outcome, self.allowed, self.ended = outcome, not refused, timezone.now()
-        await self.save()
-
-    def _save(self) -> None:
-        fields = {
-            "kind": SessionRecord.Kind.PORT_FORWARD,
-            "user": self.user,
-            "username": self.user.get_username() if self.user is not None else "",
-            "cluster": self.cluster,
-            "namespace": self.namespace,
-            "pod": self.pod,
-            "container": self.container[:253],
-            "port": self.port if 0 < self.port < 2**31 else None,
-            "command": self.command,
-            "client": self.client,
-            "allowed": self.allowed,
-            "outcome": self.outcome,
-            "started": self.started,
-            "ended": self.ended,
-            "bytes_in": self.bytes_in,
-            "bytes_out": self.bytes_out,
-            "exit_code": None,
-        }
-        if self.record_id is None:
-            self.record_id = SessionRecord.objects.create(**fields).pk
-        else:
-            SessionRecord.objects.filter(pk=self.record_id).update(**fields)
+def attempt_of(request: HttpRequest, user: Any, cluster: str, namespace: str, pod: str, port: int) -> Attempt:
+    """The audit row a request to a pod's port makes, before anything is checked; written when it starts or is
+    refused, and updated when it ends."""
+    line = f"{request.method} {target_of(request)}"
+    return Attempt(
+        kind=SessionRecord.Kind.PORT_FORWARD,
+        user=user if user.is_authenticated else None,
+        cluster=cluster,
+        namespace=namespace,
+        pod=pod,
+        port=port,
+        command=line[:MAX_REQUEST_LINE],
+        client=request.META.get("REMOTE_ADDR", ""),
+        best_effort=True,
+    )
 
 
 def outcome_text(status: int, message: str) -> str:

@@ -1,7 +1,7 @@
-"""What a terminal needs besides the stream itself: the request it was opened with and its audit row.
+"""What a terminal needs besides the stream itself: the request it was opened with and the containers offered.
 
-The exec consumer stays a translator: it asks this module whether a terminal may open and writes what happened
-through it, so the rules (limits, what an audit row holds) live in one place.
+The exec socket (dashboard/sockets/terminals.py) stays a translator: it asks this module what the page asked for,
+and writes its audit row through dashboard/audit/rows.py.
 """
 
 from __future__ import annotations
@@ -10,10 +10,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from django.utils import timezone
-
 from dashboard.kube.exec import AUTO_SHELLS
-from dashboard.models import SessionRecord
 from dashboard.names import InvalidName, check_container
 from dashboard.pod_status import containers
 
@@ -66,41 +63,6 @@ def parse_request(params: dict[str, str]) -> TerminalRequest:
         if not command:
             raise BadRequest("the command is empty")
     return TerminalRequest(container, command, _cells(params, "cols", 80), _cells(params, "rows", 24))
-
-
-def client_address(scope: dict[str, Any]) -> str:
-    """The address the socket came from, as daphne saw it (after --proxy-headers when behind a proxy)."""
-    client = scope.get("client") or ()
-    return str(client[0]) if client else ""
-
-
-def open_record(scope: dict[str, Any], *, kind: str, **fields: Any) -> SessionRecord:
-    """Write the audit row of an attempt (allowed or refused) from a socket's scope."""
-    user = scope.get("user")
-    signed_in = user is not None and user.is_authenticated
-    route = (scope.get("url_route") or {}).get("kwargs") or {}
-    values = {
-        "kind": kind,
-        "user": user if signed_in else None,
-        "username": user.get_username() if signed_in else "",
-        "cluster": route.get("cluster", ""),
-        "namespace": route.get("namespace", ""),
-        "pod": route.get("name", ""),
-        "client": client_address(scope),
-    } | fields
-    for key in ("cluster", "namespace", "pod", "container"):
-        values[key] = str(values.get(key, ""))[:253]
-    if not values.get("allowed", True):
-        values.setdefault("ended", timezone.now())
-    return SessionRecord.objects.create(**values)
-
-
-def close_record(record: SessionRecord, **fields: Any) -> None:
-    """Finish an audit row: its end time and whatever else is known now (bytes, exit code, outcome)."""
-    fields.setdefault("ended", timezone.now())
-    for key, value in fields.items():
-        setattr(record, key, value)
-    record.save(update_fields=list(fields))
 
 
 DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"

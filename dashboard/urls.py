@@ -4,7 +4,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboard import audit, views
+from dashboard import views
+from dashboard.audit import pages as audit_pages
 
 # LoginRequiredMiddleware guards every view here; only the auth views opt out.
 urlpatterns = [
@@ -34,9 +35,9 @@ urlpatterns = [
     path("c/<str:cluster>/preview/", views.preview, name="preview"),
     path("c/<str:cluster>/examples/", views.example_list, name="example-list"),
     path("c/<str:cluster>/examples/<slug:slug>/apply/", views.example_apply, name="example-apply"),
-    path("audit/", audit.audit_list, name="audit-list"),
-    path("audit/<int:pk>/replay/", audit.audit_replay, name="audit-replay"),
-    path("audit/<int:pk>/cast", audit.audit_cast, name="audit-cast"),
+    path("audit/", audit_pages.audit_list, name="audit-list"),
+    path("audit/<int:pk>/replay/", audit_pages.audit_replay, name="audit-replay"),
+    path("audit/<int:pk>/cast", audit_pages.audit_cast, name="audit-cast"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),

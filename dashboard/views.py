@@ -241,7 +241,7 @@ async def pod_port(
 ) -> HttpResponseBase:
     """Forward one HTTP request to a pod's port and stream its answer back (see docs/terminals.md)."""
     user = await request.auser()
-    attempt = proxy.Attempt.of(request, user, cluster, namespace, name, port)
+    attempt = proxy.attempt_of(request, user, cluster, namespace, name, port)
     try:
         await proxy.admit(request, user, token)
         found = _cluster(cluster)

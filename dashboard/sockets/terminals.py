@@ -9,16 +9,16 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.utils import timezone
 
 from dashboard.asciicast import Recorder
+from dashboard.audit.rows import Attempt
 from dashboard.kube.exec import ExecSession, Exit, open_shell
 from dashboard.kube.resources import Forbidden, KubeError
 from dashboard.models import SessionRecord
 from dashboard.permissions import EXEC_PODS
 from dashboard.sockets.base import BadFrame, SocketConsumer, cancel, query_params, read_json
 from dashboard.sockets.codes import BAD_REQUEST, FORBIDDEN, NORMAL, NOT_FOUND, Refusal
-from dashboard.terminals import MAX_CELLS, BadRequest, close_record, open_record, parse_request
+from dashboard.terminals import MAX_CELLS, BadRequest, parse_request
 
 # Keystrokes typed while the shell is still starting are kept for it, up to this much.
 EARLY_INPUT = 64 * 1024
@@ -39,7 +39,7 @@ class ExecConsumer(SocketConsumer):
     permission = EXEC_PODS
     kind = "exec"
     forbidden = "You do not have the permission to open terminals (exec) in pods."
-    record: SessionRecord | None = None
+    audit: Attempt | None = None
     session: ExecSession | None = None
     recorder: Recorder | None = None
     runner: asyncio.Task[None] | None = None
@@ -52,27 +52,28 @@ class ExecConsumer(SocketConsumer):
             raise BadFrame(str(exc)) from None
 
     async def refused(self, refusal: Refusal) -> None:
-        await self._audit(allowed=False, outcome=refusal.message)
+        await self._attempt().end(refusal.message, refused=True)
 
     async def start(self) -> None:
         self.early: list[bytes] = []
-        self.record = await self._audit(allowed=True, command=self.request.command_label)
-        self.runner = self.spawn(self._run())
+        audit = self._attempt()
+        await audit.save()
+        self.audit = audit
+        self.runner = self.spawn(self._run(audit))
 
-    async def _audit(self, **fields: Any) -> SessionRecord:
-        request = self.request
-        if request is not None:
-            fields.setdefault("container", request.container)
-            fields.setdefault("command", request.command_label)
+    def _attempt(self) -> Attempt:
+        """The audit row of this terminal: what it asked for, as parsed, or as it came when it could not be."""
+        if self.request is not None:
+            container, command = self.request.container, self.request.command_label
         else:
-            fields.setdefault("container", query_params(self.scope).get("container", ""))
-            fields.setdefault("command", query_params(self.scope).get("command", ""))
-        return await database_sync_to_async(open_record)(self.scope, kind=SessionRecord.Kind.EXEC, **fields)
+            params = query_params(self.scope)
+            container, command = params.get("container", ""), params.get("command", "")
+        return Attempt.of_socket(self.scope, SessionRecord.Kind.EXEC, container=container, command=command)
 
     async def _send_json(self, **message: Any) -> None:
         await self.send(text_data=json.dumps(message))
 
-    async def _run(self) -> None:
+    async def _run(self, audit: Attempt) -> None:
         request = self.request
         try:
             self.session = await open_shell(
@@ -88,15 +89,16 @@ class ExecConsumer(SocketConsumer):
             message = exc.message[:1].upper() + exc.message[1:]
             # The cluster's own refusal is a denied attempt, as Podscope's is.
             refused = isinstance(exc, Forbidden)
-            await self._finish(outcome=message, **({"allowed": False} if refused else {}))
+            await self._finish(message, refused=refused)
             await self.end(FORBIDDEN if refused else NOT_FOUND if exc.status == 404 else BAD_REQUEST, message)
             return
         session = self.session
         if (self.request.cols, self.request.rows) != (request.cols, request.rows):
             await session.resize(self.request.cols, self.request.rows)  # resized while the shell was starting
         if settings.PODSCOPE_RECORD_SESSIONS:
-            self.recorder = await database_sync_to_async(self._start_recording)()
-        await database_sync_to_async(close_record)(self.record, command=session.command_line, ended=None)
+            self.recorder = await database_sync_to_async(self._start_recording)(audit)
+        audit.command = session.command_line
+        await audit.save()
         await self._send_json(
             type="started",
             command=session.command_line,
@@ -112,11 +114,11 @@ class ExecConsumer(SocketConsumer):
                 self.recorder.output(chunk)
             await self.send(bytes_data=chunk)
         end = session.exit or Exit(None)
-        await self._finish(exit_code=end.code, outcome="" if end.code == 0 else end.message)
+        await self._finish("" if end.code == 0 else end.message, exit_code=end.code)
         await self._send_json(type="exit", code=end.code, message=end.message)
         await self.end(NORMAL)
 
-    def _start_recording(self) -> Recorder:
+    def _start_recording(self, audit: Attempt) -> Recorder:
         request, user = self.request, self.scope["user"]
         title = f"{user.get_username()} in {self.cluster.id}/{self.namespace}/{self.name} -c {request.container}"
         recorder = Recorder.start(
@@ -126,11 +128,12 @@ class ExecConsumer(SocketConsumer):
             title=title,
             command=self.session.command_line if self.session else request.command_label,
         )
-        close_record(self.record, recording=recorder.name, ended=None)
+        audit.recording = recorder.name
+        audit.write()
         return recorder
 
     async def frame(self, text: str | None, data: bytes | None) -> None:
-        if self.record is None or self.record.ended is not None:
+        if self.audit is None or self.audit.ended is not None:
             return  # over: frames that crossed the end are ignored
         if data is not None:
             await self._input(data)
@@ -171,17 +174,17 @@ class ExecConsumer(SocketConsumer):
                 f"{EARLY_INPUT:,} bytes are kept until it does.",
             )
 
-    async def _finish(self, **fields: Any) -> None:
+    async def _finish(self, outcome: str, *, refused: bool = False, exit_code: int | None = None) -> None:
         """End the audit row once, with the bytes each way and how it ended."""
-        record = self.record
-        if record is None or record.ended is not None:
+        audit = self.audit
+        if audit is None or audit.ended is not None:
             return
         if self.recorder:
             self.recorder.close()
         if self.session:
-            fields |= {"bytes_in": self.session.bytes_in, "bytes_out": self.session.bytes_out}
-        fields["ended"] = timezone.now()
-        await database_sync_to_async(close_record)(record, **fields)
+            audit.bytes_in, audit.bytes_out = self.session.bytes_in, self.session.bytes_out
+        audit.exit_code = exit_code
+        await audit.end(outcome, refused=refused)
 
     async def stop(self) -> None:
         await cancel([self.runner])
@@ -190,4 +193,4 @@ class ExecConsumer(SocketConsumer):
                 await self.session.close()
         finally:
             # Whatever ended the socket (the page, a revocation, a shutdown, a failure) ends the audit row too.
-            await self._finish(outcome=self.reason or ENDED_EARLY)
+            await self._finish(self.reason or ENDED_EARLY)
