@@ -26,7 +26,7 @@ from sandbox.api.schema import quantity_value
 from sandbox.api.selectors import parse_label_selector
 from sandbox.events import EventRecorder
 from sandbox.runtime import env as envs
-from sandbox.runtime import images, logs, probes, streams, volumes
+from sandbox.runtime import exec_streams, images, logs, portforward, probes, processes, volumes
 from sandbox.runtime import status as st
 from sandbox.runtime.metrics import GROUP_VERSION, Metrics
 from sandbox.runtime.runtime import (
@@ -847,17 +847,17 @@ class Kubelet:
     async def _exec(self, request: web.Request, call: Any, pod: dict[str, Any]) -> web.StreamResponse:
         if call.subresource == "attach":
             raise errors.bad_request("attach is not supported by the sandbox node; use exec")
-        options = streams.exec_options(request.query)
+        options = exec_streams.exec_options(request.query)
         handle = self._running_handle(pod, pods.pick_container(pod, options.container))
 
-        async def spawn(argv: list[str], tty: bool) -> streams.Process:
+        async def spawn(argv: list[str], tty: bool) -> exec_streams.Process:
             try:
                 host_argv, env, preexec = handle.exec_command(argv, tty)
             except ContainerError as exc:
-                raise streams.SpawnError(f"failed to exec in container: {exc.message}") from None
-            return await streams.spawn_local(host_argv, tty, env=env, preexec=preexec)
+                raise exec_streams.SpawnError(f"failed to exec in container: {exc.message}") from None
+            return await processes.spawn_local(host_argv, tty, env=env, preexec=preexec)
 
-        return await streams.serve_exec(
+        return await exec_streams.serve_exec(
             request,
             command=options.command,
             tty=options.tty,
@@ -876,7 +876,7 @@ class Kubelet:
         def connect(port: int) -> Any:
             return self.runtime.connect(uid, port, local=True)
 
-        return await streams.serve_portforward(request, None, connect, pod=meta["name"], uid=uid)
+        return await portforward.serve_portforward(request, None, connect, pod=meta["name"], uid=uid)
 
     def metrics(self, call: Any) -> dict[str, Any]:
         """PodMetrics and NodeMetrics (get and list)."""

@@ -1,9 +1,9 @@
 """Exec and port-forward streams served by a small aiohttp app on 127.0.0.1, driven by the
 kubernetes Python client, websocket-client (frame-level checks) and the real kubectl.
 
-The app routes the pod subresources to `sandbox.runtime.streams` with local processes (`spawn_local`)
-and a `connect()` to echo and HTTP servers on loopback. Every process a test starts carries a marker in
-its environment, and each test checks that none is left afterwards.
+The app routes the pod subresources to `sandbox.runtime.exec_streams` and `sandbox.runtime.portforward`, with
+local processes (`processes.spawn_local`) and a `connect()` to echo and HTTP servers on loopback. Every process a
+test starts carries a marker in its environment, and each test checks that none is left afterwards.
 """
 
 from __future__ import annotations
@@ -47,16 +47,10 @@ from multidict import MultiDict
 from sandbox import errors
 from sandbox.api.app import error_middleware
 from sandbox.runtime import spdy
-from sandbox.runtime.streams import (
-    V4,
-    V5,
-    ResizeDecoder,
-    exec_options,
-    parse_ports,
-    serve_exec,
-    serve_portforward,
-    spawn_local,
-)
+from sandbox.runtime.channels import V4, V5
+from sandbox.runtime.exec_streams import ResizeDecoder, exec_options, serve_exec
+from sandbox.runtime.portforward import parse_ports, serve_portforward
+from sandbox.runtime.processes import spawn_local
 
 KUBECTL = Path(sys.executable).parent / "kubectl"
 MARKER = "PODSCOPE_STREAMS_TEST"
