@@ -94,8 +94,33 @@ def forbidden(path: str, detail: str) -> FieldError:
     return FieldError("Forbidden", path, detail=detail)
 
 
-def too_long(path: str, value: Any, limit: int) -> FieldError:
-    return FieldError("Too long", path, value, f"may not be more than {limit} bytes")
+def too_long(path: str, limit: int) -> FieldError:
+    """field.TooLong: the server shows only the limit, never the (possibly huge) value."""
+    return FieldError("Too long", path, detail=f"may not be more than {limit} bytes")
+
+
+@dataclass(frozen=True)
+class _GoValueError(FieldError):
+    """A field error whose value is already rendered the way Go's %#v prints it (structs, slices)."""
+
+    def body(self) -> str:
+        text = f"{self.type}: {self.value}"
+        return f"{text}: {self.detail}" if self.detail else text
+
+
+def go_invalid(path: str, rendered: str, detail: str) -> FieldError:
+    """field.Invalid for a value Go prints with %#v, such as []string{"a"}."""
+    return _GoValueError("Invalid value", path, rendered, detail)
+
+
+def go_duplicate(path: str, rendered: str) -> FieldError:
+    """field.Duplicate for a value Go prints with %#v, such as a core.ServicePort struct."""
+    return _GoValueError("Duplicate value", path, rendered)
+
+
+def _joined(errors: list[FieldError]) -> str:
+    """An error list's text: one error bare, several in brackets."""
+    return str(errors[0]) if len(errors) == 1 else "[" + ", ".join(str(e) for e in errors) + "]"
 
 
 @dataclass
@@ -168,12 +193,17 @@ STALE_OBJECT = "the object has been modified; please apply your changes to the l
 
 def invalid(kind: str, name: str, errors: list[FieldError], group: str = "") -> ApiError:
     """422 Invalid, formatted as apierrors.NewInvalid does: one error bare, several in brackets."""
-    text = str(errors[0]) if len(errors) == 1 else "[" + ", ".join(str(e) for e in errors) + "]"
+    text = _joined(errors)
     qualified_kind = f"{kind}.{group}" if group else kind
     # Go omits empty detail fields.
     details: dict[str, Any] = {k: v for k, v in (("name", name), ("group", group), ("kind", kind)) if v}
     details["causes"] = [e.cause() for e in errors]
     return ApiError(422, "Invalid", f'{qualified_kind} "{name}" is invalid: {text}', details)
+
+
+def aggregate(errors: list[FieldError]) -> ApiError:
+    """A bare aggregate of field errors, as a REST handler returns it: the server answers a 500 with no reason."""
+    return ApiError(500, "", _joined(errors))
 
 
 def bad_request(message: str) -> ApiError:

@@ -22,8 +22,7 @@ from fractions import Fraction
 from typing import Any
 
 from sandbox.api.schema import format_quantity, parse_quantity
-from sandbox.api.validation import go_invalid
-from sandbox.errors import ApiError, forbidden_request, invalid, invalid_value
+from sandbox.errors import ApiError, forbidden_request, go_invalid, invalid, invalid_value
 
 SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/12")
 NODE_PORT_RANGE = range(30000, 32768)

@@ -14,44 +14,27 @@ import ipaddress
 import json
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 from sandbox.api.schema import canonical_quantity, quantity_value
 from sandbox.errors import (
-    ApiError,
     FieldError,
+    aggregate,
     duplicate,
     forbidden,
+    go_duplicate,
+    go_invalid,
     invalid,
     invalid_value,
     not_found_value,
     not_supported,
     required,
+    too_long,
 )
 
 Errors = list[FieldError]
 NameCheck = Callable[[str, bool], list[str]]
-
-
-@dataclass(frozen=True)
-class _GoValueError(FieldError):
-    """A field error whose value is already rendered the way Go's %#v prints it (structs, slices)."""
-
-    def body(self) -> str:
-        text = f"{self.type}: {self.value}"
-        return f"{text}: {self.detail}" if self.detail else text
-
-
-def go_invalid(path: str, rendered: str, detail: str) -> FieldError:
-    """field.Invalid for a value Go prints with %#v, such as []string{"a"}."""
-    return _GoValueError("Invalid value", path, rendered, detail)
-
-
-def _too_long(path: str, limit: int) -> FieldError:
-    # field.TooLong omits the value; only the limit is shown.
-    return FieldError("Too long", path, detail=f"may not be more than {limit} bytes")
 
 
 # --- apimachinery string formats (k8s.io/apimachinery/pkg/util/validation and api/validate/content) -------
@@ -340,7 +323,7 @@ def validate_annotations(annotations: dict, path: str) -> Errors:
         errs += [invalid_value(path, key, m) for m in is_qualified_name(key.lower())]
     size = sum(_byte_len(k) + _byte_len(v if isinstance(v, str) else "") for k, v in annotations.items())
     if size > _ANNOTATIONS_LIMIT:
-        errs.append(_too_long(path, _ANNOTATIONS_LIMIT))
+        errs.append(too_long(path, _ANNOTATIONS_LIMIT))
     return errs
 
 
@@ -1626,7 +1609,7 @@ def _validate_config_map(cm: dict) -> Errors:
         errs += [invalid_value(_key("binaryData", key), key, m) for m in is_config_map_key(key)]
         size += _decoded_length(value)
     if size > _MAX_SECRET_SIZE:
-        errs.append(_too_long("", _MAX_SECRET_SIZE))
+        errs.append(too_long("", _MAX_SECRET_SIZE))
     return errs
 
 
@@ -1663,7 +1646,7 @@ def _validate_secret(secret: dict) -> Errors:
         errs += [invalid_value(_key("data", key), key, m) for m in is_config_map_key(key)]
         size += _decoded_length(value)
     if size > _MAX_SECRET_SIZE:
-        errs.append(_too_long("data", _MAX_SECRET_SIZE))
+        errs.append(too_long("data", _MAX_SECRET_SIZE))
     kind = _str(secret, "type")
     if kind == "kubernetes.io/service-account-token":
         if not _str(_dict(meta, "annotations"), "kubernetes.io/service-account.name"):
@@ -1924,7 +1907,7 @@ def _validate_service(service: dict) -> Errors:
     for i, port in enumerate(ports):
         key = (_str(port, "protocol"), port.get("port") or 0)
         if key in seen:
-            errs.append(_GoValueError("Duplicate value", f"spec.ports[{i}]", _go_service_port(*key)))
+            errs.append(go_duplicate(f"spec.ports[{i}]", _go_service_port(*key)))
         seen.add(key)
     if spec.get("allocateLoadBalancerNodePorts") is not None and kind != "LoadBalancer":
         detail = "may only be used when `type` is 'LoadBalancer'"
@@ -2067,8 +2050,7 @@ def validate_update(kind: str, new: dict, old: dict) -> None:
 def _raise_binding(errs: Errors) -> None:
     # The binding REST returns a bare aggregate error, which the server answers as a 500.
     if errs:
-        text = str(errs[0]) if len(errs) == 1 else "[" + ", ".join(str(e) for e in errs) + "]"
-        raise ApiError(500, "", text)
+        raise aggregate(errs)
 
 
 def pod_warnings(pod: dict) -> list[str]:
