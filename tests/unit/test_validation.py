@@ -521,32 +521,3 @@ def test_bound_claims_may_grow_but_not_change_class() -> None:
         'PersistentVolumeClaim "data" is invalid: spec: Forbidden: spec is immutable after creation except '
         "resources.requests and volumeAttributesClassName for bound claims\n"
     )
-
-
-@pytest.mark.parametrize(
-    ("name", "prefix", "errors"),
-    [
-        ("web-", True, []),
-        ("web-", False, [SUBDOMAIN_MSG]),
-        ("a" * 254, False, ["must be no more than 253 characters"]),
-        ("web.example.com", False, []),
-    ],
-)
-def test_name_is_dns_subdomain_masks_generate_name_dashes(name: str, prefix: bool, errors: list[str]) -> None:
-    assert validation.name_is_dns_subdomain(name, prefix) == errors
-
-
-@pytest.mark.parametrize(
-    ("key", "errors"),
-    [
-        ("app.kubernetes.io/name", []),
-        ("/name", ["prefix part must be non-empty"]),
-        ("a/b/c", ["a valid label key must consist of"]),
-        ("Example.com/x", ["prefix part a lowercase RFC 1123 subdomain"]),
-        ("x" * 64, ["name part must be no more than 63 bytes"]),
-    ],
-)
-def test_qualified_names_follow_label_key_rules(key: str, errors: list[str]) -> None:
-    found = validation.is_qualified_name(key)
-    assert len(found) == len(errors)
-    assert all(f.startswith(e) for f, e in zip(found, errors, strict=True))
