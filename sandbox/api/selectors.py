@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sandbox.api.validation.formats import is_label_value, is_qualified_name
 from sandbox.errors import bad_request
 
 # -- Go-compatible formatting ----------------------------------------------------------------------
@@ -47,80 +48,6 @@ def _aggregate(messages: list[str]) -> str:
     """utilerrors.Aggregate's text: one message bare, several deduplicated inside brackets."""
     unique = list(dict.fromkeys(messages))
     return unique[0] if len(unique) == 1 else "[" + ", ".join(unique) + "]"
-
-
-# -- label key and value validation (apimachinery/pkg/api/validate/content) -------------------------
-
-
-def _regex_error(msg: str, regex: str, *examples: str) -> str:
-    if not examples:
-        return f"{msg} (regex used for validation is '{regex}')"
-    # The doubled space before "or" is in the upstream text too.
-    return msg + " (e.g. " + " or ".join(f"'{e}', " for e in examples) + f"regex used for validation is '{regex}')"
-
-
-_LABEL_KEY_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
-_LABEL_KEY_MSG = (
-    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"
-)
-_LABEL_VALUE_FMT = f"({_LABEL_KEY_FMT})?"
-_LABEL_VALUE_MSG = (
-    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
-    "and must start and end with an alphanumeric character"
-)
-_DNS1123_LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS1123_SUBDOMAIN_FMT = _DNS1123_LABEL_FMT + r"(\." + _DNS1123_LABEL_FMT + ")*"
-_DNS1123_SUBDOMAIN_MSG = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
-    "and must start and end with an alphanumeric character"
-)
-_MAX_LABEL = 63
-_MAX_SUBDOMAIN = 253
-
-
-def _dns1123_subdomain_errors(value: str) -> list[str]:
-    errs = []
-    if len(value.encode()) > _MAX_SUBDOMAIN:
-        errs.append(f"must be no more than {_MAX_SUBDOMAIN} bytes")
-    if not re.fullmatch(_DNS1123_SUBDOMAIN_FMT, value):
-        errs.append(_regex_error(_DNS1123_SUBDOMAIN_MSG, _DNS1123_SUBDOMAIN_FMT, "example.com"))
-    return errs
-
-
-def label_key_errors(key: str) -> list[str]:
-    """content.IsLabelKey: why `key` is not a valid label key (empty when it is)."""
-    parts = key.split("/")
-    if len(parts) > 2:
-        return [
-            "a valid label key "
-            + _regex_error(_LABEL_KEY_MSG, _LABEL_KEY_FMT, "MyName", "my.name", "123-abc")
-            + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
-        ]
-    errs: list[str] = []
-    name = parts[-1]
-    if len(parts) == 2:
-        prefix = parts[0]
-        if not prefix:
-            errs.append("prefix part must be non-empty")
-        else:
-            errs.extend("prefix part " + e for e in _dns1123_subdomain_errors(prefix))
-    if not name:
-        errs.append("name part must be non-empty")
-    elif len(name.encode()) > _MAX_LABEL:
-        errs.append(f"name part must be no more than {_MAX_LABEL} bytes")
-    if not re.fullmatch(_LABEL_KEY_FMT, name):
-        errs.append("name part " + _regex_error(_LABEL_KEY_MSG, _LABEL_KEY_FMT, "MyName", "my.name", "123-abc"))
-    return errs
-
-
-def label_value_errors(value: str) -> list[str]:
-    """content.IsLabelValue: why `value` is not a valid label value (empty when it is)."""
-    errs = []
-    if len(value.encode()) > _MAX_LABEL:
-        errs.append(f"must be no more than {_MAX_LABEL} bytes")
-    if not re.fullmatch(_LABEL_VALUE_FMT, value):
-        errs.append(_regex_error(_LABEL_VALUE_MSG, _LABEL_VALUE_FMT, "MyValue", "my_value", "12345"))
-    return errs
 
 
 # -- label selectors ---------------------------------------------------------------------------------
@@ -201,7 +128,7 @@ def _new_requirement(key: str, operator: str, values: list[str]) -> Requirement:
             if _parse_int64(v) is None
         )
     for i, v in enumerate(values):
-        if problems := label_value_errors(v):
+        if problems := is_label_value(v):
             errs.append(_invalid(f"values[{i}][{key}]", v, "; ".join(problems)))
     if errs:
         raise _SyntaxError(_aggregate(errs))
@@ -349,7 +276,7 @@ class _Parser:
             tok, lit = self.consume(values=True)
         if tok != _ID:
             raise _SyntaxError(f"found '{lit}', expected: identifier")
-        if problems := label_key_errors(lit):
+        if problems := is_qualified_name(lit):
             # The parser validates with a nil field path, which Go prints as "<nil>".
             raise _SyntaxError(_invalid("<nil>", lit, "; ".join(problems)))
         if self.lookahead(values=True)[0] in (_END, _COMMA) and operator != DOES_NOT_EXIST:
