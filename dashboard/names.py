@@ -3,47 +3,42 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
-_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+from kubetext.formats import is_dns1123_label, is_dns1123_subdomain
 
 
 class InvalidName(ValueError):
     """A name the API server would refuse, with the rule it breaks."""
 
 
+_LABEL_RULE = 'use at most 63 lowercase letters, digits and "-", starting and ending with a letter or digit.'
+_SUBDOMAIN_RULE = 'use at most 253 lowercase letters, digits, "-" and ".", starting and ending with a letter or digit.'
+
+
+def _checked(name: str, what: str, errors: Callable[[str], list[str]], rule: str) -> str:
+    if errors(name):
+        raise InvalidName(f'"{name[:80]}" is not a valid {what} name: {rule}')
+    return name
+
+
 def check_namespace(name: str) -> str:
     """A namespace is a DNS label: at most 63 lowercase letters, digits and '-', starting and ending alphanumeric."""
-    if len(name) > 63 or not _LABEL.fullmatch(name):
-        raise InvalidName(
-            f'"{name[:80]}" is not a valid namespace name: use at most 63 lowercase letters, digits and "-", '
-            "starting and ending with a letter or digit."
-        )
-    return name
+    return _checked(name, "namespace", is_dns1123_label, _LABEL_RULE)
 
 
 def check_name(name: str) -> str:
     """A pod name is a DNS subdomain: at most 253 characters of lowercase DNS labels joined by '.'."""
-    if len(name) > 253 or not _SUBDOMAIN.fullmatch(name):
-        raise InvalidName(
-            f'"{name[:80]}" is not a valid pod name: use at most 253 lowercase letters, digits, "-" and ".", '
-            "starting and ending with a letter or digit."
-        )
-    return name
-
-
-_SINCE = re.compile(r"(\d{1,6})([smhd])")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    return _checked(name, "pod", is_dns1123_subdomain, _SUBDOMAIN_RULE)
 
 
 def check_container(name: str) -> str:
     """A container name is a DNS label, like a namespace."""
-    if len(name) > 63 or not _LABEL.fullmatch(name):
-        raise InvalidName(
-            f'"{name[:80]}" is not a valid container name: use at most 63 lowercase letters, digits and "-", '
-            "starting and ending with a letter or digit."
-        )
-    return name
+    return _checked(name, "container", is_dns1123_label, _LABEL_RULE)
+
+
+_SINCE = re.compile(r"(\d{1,6})([smhd])")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_since(text: str) -> int | None:

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from dashboard import pod_status
 from dashboard.durations import age
-from dashboard.label_selectors import SelectorError, parse_selector
+from kubetext import selectors
 
 NONE = "<none>"
 PER_PAGE = 100
@@ -71,8 +71,10 @@ def row(pod: dict[str, Any], now: datetime) -> PodRow:
 
 
 def filter_pods(pods: Iterable[dict[str, Any]], name: str = "", selector: str = "") -> list[dict[str, Any]]:
-    """The pods whose name contains name (ignoring case) and whose labels match selector, sorted by name."""
-    matches = parse_selector(selector)
+    """The pods whose name contains name (ignoring case) and whose labels match selector, sorted by name.
+
+    A selector Kubernetes would refuse raises SelectorError with apimachinery's message."""
+    matches = selectors.parse(selector).matches
     needle = name.strip().casefold()
 
     def keep(pod: dict[str, Any]) -> bool:
@@ -170,8 +172,8 @@ def table(pods: Iterable[dict[str, Any]], query: Query, now: datetime, per_page:
     error = ""
     try:
         kept = filter_pods(everything, query.name, query.selector)
-    except SelectorError as exc:
-        kept, error = [], str(exc)
+    except selectors.SelectorError as exc:
+        kept, error = [], f"Not a valid label selector: {exc}"
     page = paginate(kept, query.page, per_page)
     page = Page(tuple(row(p, now) for p in page.items), page.number, page.pages, page.total, page.first, page.last)
     return Table(

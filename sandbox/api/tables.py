@@ -14,7 +14,7 @@ from typing import Any
 
 from kubetext import pods
 from kubetext.durations import since
-from sandbox.api.selectors import go_quote
+from kubetext.gotext import go_quote
 from sandbox.errors import bad_request
 
 _DOCS = {

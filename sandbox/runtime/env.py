@@ -17,6 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from kubetext.gotext import go_quote
 from sandbox.api.schema import parse_quantity
 
 Lookup = Callable[[str, str, str], "dict[str, Any] | None"]
@@ -122,26 +123,6 @@ def _lookup_var(name: str, contexts: Iterable[Mapping[str, str]]) -> str:
 
 
 # -- downward API: fields ------------------------------------------------------------------------
-
-
-def go_quote(text: str) -> str:
-    """strconv.Quote, which the kubelet uses to write label and annotation values."""
-    escapes = {'"': '\\"', "\\": "\\\\", "\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r"}
-    escapes.update({"\t": "\\t", "\v": "\\v"})
-    out = ['"']
-    for ch in text:
-        if ch in escapes:
-            out.append(escapes[ch])
-        elif ch.isprintable():
-            out.append(ch)
-        elif ord(ch) < 0x80:
-            out.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) <= 0xFFFF:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(f"\\U{ord(ch):08x}")
-    out.append('"')
-    return "".join(out)
 
 
 def format_map(values: Mapping[str, str] | None) -> str:

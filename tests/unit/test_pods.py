@@ -1,5 +1,5 @@
 """Unit tests of the pod list and the pod page's cards: kubectl's pod columns (pod_status, pod_table), ages
-(durations), label selectors (label_selectors), filtering and paging (pod_table) and container cards (cards)."""
+(durations), filtering by name and label selector and paging (pod_table), and container cards (cards)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 
 from dashboard.cards import ContainerCard, ContainerPort, Mount, container_cards, port_owner
 from dashboard.durations import age
-from dashboard.label_selectors import SelectorError, parse_selector
 from dashboard.pod_status import ready, restarts, status
 from dashboard.pod_table import PodRow, filter_pods, paginate, row
+from kubetext.selectors import SelectorError
 
 NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
 
@@ -430,119 +430,6 @@ def test_row_falls_back_to_pod_ip() -> None:
     assert row(pod, NOW).ip == "10.1.2.3"
 
 
-# --- label selectors ----------------------------------------------------------------------------------------------
-
-WEB = {"app": "web", "tier": "frontend", "release": "3", "example.com/role": "db"}
-
-
-@pytest.mark.parametrize(
-    ("selector", "labels", "expected"),
-    [
-        ("", {}, True),
-        ("", WEB, True),
-        ("   ", WEB, True),
-        ("app=web", WEB, True),
-        ("app==web", WEB, True),
-        ("app=db", WEB, False),
-        ("app=web", {}, False),
-        ("app!=db", WEB, True),
-        ("app!=web", WEB, False),
-        ("app!=web", {}, True),
-        ("app in (db,web)", WEB, True),
-        ("app in (db)", WEB, False),
-        ("missing in (x)", WEB, False),
-        ("app notin (db)", WEB, True),
-        ("app notin (web,db)", WEB, False),
-        ("missing notin (x)", WEB, True),
-        ("app", WEB, True),
-        ("missing", WEB, False),
-        ("!missing", WEB, True),
-        ("!app", WEB, False),
-        ("app=web,tier=frontend", WEB, True),
-        ("app=web,tier=backend", WEB, False),
-        ("  app = web ,\ttier in ( frontend , x ) ,\nrelease ", WEB, True),
-        ("app in (web, db),release", WEB, True),
-        ("tier in (x,frontend),app notin (db,cache),!missing", WEB, True),
-        ("example.com/role=db", WEB, True),
-        ("release>2", WEB, True),
-        ("release<3", WEB, False),
-        ("release>5", WEB, False),
-        ("app>1", WEB, False),
-        ("missing<9", WEB, False),
-        ("x=", {"x": ""}, True),
-        ("x=", {"x": "a"}, False),
-        ("x==,y", {"x": "", "y": "1"}, True),
-        ("x in (,a)", {"x": ""}, True),
-        ("x in (a,)", {"x": ""}, True),
-        ("x in (a,,b)", {"x": ""}, True),
-        ("x in ()", {"x": ""}, True),
-        ("x notin ()", {"x": "a"}, True),
-        ("in in (in)", {"in": "in"}, True),
-        ("app=in", {"app": "in"}, True),
-        ("notin notin (notin)", {"notin": "x"}, True),
-        ("a.b_c-d=V.1_x-Y", {"a.b_c-d": "V.1_x-Y"}, True),
-        ("app=web", None, False),
-        ("!app", None, True),
-    ],
-)
-def test_selector_matches_like_kubernetes(selector: str, labels: dict[str, str] | None, expected: bool) -> None:
-    assert parse_selector(selector)(labels) is expected
-
-
-@pytest.mark.parametrize(
-    ("selector", "message"),
-    [
-        ("app in (web", "expected a value, ',' or ')' in the values of 'app in', found the end of the selector"),
-        ("app in (a b)", "expected a value, ',' or ')' in the values of 'app in', found 'b'"),
-        ("app in (a,=)", "found '='"),
-        ("app=web,", "expected a label key after ',', found the end of the selector"),
-        ("app=web,,tier", "expected a label key after ',', found ','"),
-        (",app", "expected a label key or '!', found ','"),
-        ("=web", "expected a label key or '!', found '='"),
-        ("app web", "expected an operator (=, ==, !=, in, notin, >, <) after 'app', found 'web'"),
-        ("app!web", "after 'app', found '!'"),
-        ("app in web", "expected '(' after 'app in', found 'web'"),
-        ("app notin", "expected '(' after 'app notin', found the end of the selector"),
-        ("app=web=x", "expected ',' or the end after 'app=web', found '='"),
-        ("app===web", "expected a value after 'app==', found '='"),
-        ("app in (a) b", "expected ',' or the end after 'app in (a)', found 'b'"),
-        ("app=(web)", "expected a value after 'app=', found '('"),
-        ("!app=web", "expected ',' or the end after '!app', found '='"),
-        ("!", "expected a label key after '!', found the end of the selector"),
-        ("!!app", "expected a label key after '!', found '!'"),
-        ("-app=x", "invalid label key '-app': the name must consist of alphanumeric characters"),
-        ("app-=x", "invalid label key 'app-'"),
-        ("ünïcode=x", "invalid label key 'ünïcode'"),
-        ("a/b/c=x", "invalid label key 'a/b/c': a key has at most one '/'"),
-        ("/app=x", "invalid label key '/app': the prefix before '/' must not be empty"),
-        ("example.com/=x", "invalid label key 'example.com/': the name must not be empty"),
-        ("Example.com/app=x", "invalid label key 'Example.com/app': the prefix before '/' must be a lowercase DNS"),
-        ("x" * 64, "invalid label key '" + "x" * 64 + "': the name must be at most 63 characters"),
-        ("p" * 254 + "/app", "the prefix before '/' must be at most 253 characters"),
-        ("app=-web", "invalid value '-web' for label 'app': a value must be empty or consist of"),
-        ("app=" + "v" * 64, "a value must be at most 63 characters"),
-        ("app in (ok,b@d)", "invalid value 'b@d' for label 'app'"),
-        ("replicas>x", "the value of 'replicas>' must be an integer, found 'x'"),
-        ("replicas<", "the value of 'replicas<' must be an integer, found ''"),
-        ("replicas>99999999999999999999", "must be an integer"),
-    ],
-)
-def test_bad_selectors_name_the_bad_part(selector: str, message: str) -> None:
-    with pytest.raises(SelectorError) as info:
-        parse_selector(selector)
-    assert message in str(info.value)
-
-
-def test_selector_error_is_a_value_error() -> None:
-    with pytest.raises(ValueError, match="invalid label key"):
-        parse_selector("-bad")
-
-
-@pytest.mark.parametrize("selector", ["x" * 63, "example.com/" + "x" * 63, "a=" + "v" * 63, "a." * 126 + "a/b"])
-def test_selector_accepts_the_longest_keys_and_values(selector: str) -> None:
-    assert callable(parse_selector(selector))
-
-
 # --- filtering ----------------------------------------------------------------------------------------------------
 
 
@@ -588,7 +475,7 @@ def test_filter_pods_sorts_same_names_by_namespace() -> None:
 
 
 def test_filter_pods_rejects_a_bad_selector_even_without_pods() -> None:
-    with pytest.raises(SelectorError, match="expected '\\(' after 'app in'"):
+    with pytest.raises(SelectorError, match="found 'web' expected: '\\('"):
         filter_pods([], selector="app in web")
 
 

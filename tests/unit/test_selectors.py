@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.api.selectors import go_quote, parse_field_selector, parse_label_selector
+from kubetext.gotext import go_quote
+from sandbox.api.selectors import parse_field_selector, parse_label_selector
 from sandbox.errors import ApiError
 
 KEY_CHARS = (

@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from sandbox.api.validation import formats, metadata
+from kubetext import formats
+from sandbox.api.validation import metadata
 
 SUBDOMAIN_MSG = (
     "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must "

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from kubetext.formats import is_label_value, is_qualified_name
 from sandbox.api.validation.fields import Errors, Object, mapping, objects, strings, text
-from sandbox.api.validation.formats import is_label_value, is_qualified_name
 from sandbox.api.validation.metadata import (
     STANDARD_FINALIZERS,
     name_is_dns_label,

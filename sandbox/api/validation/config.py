@@ -7,8 +7,8 @@ import binascii
 import json
 from typing import Any
 
+from kubetext.formats import byte_length, is_config_map_key
 from sandbox.api.validation.fields import Errors, Object, immutable, keyed, mapping, text
-from sandbox.api.validation.formats import byte_length, is_config_map_key
 from sandbox.api.validation.metadata import name_is_dns_subdomain, validate_object_meta, validate_object_meta_update
 from sandbox.errors import forbidden, invalid_value, required, too_long
 

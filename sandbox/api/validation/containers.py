@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+from kubetext.formats import (
+    HTTP_HEADER_NAME,
+    inclusive_range,
+    is_config_map_key,
+    is_dns1123_label,
+    is_port_name,
+    is_port_num,
+    is_relaxed_env_var_name,
+)
 from sandbox.api.validation.fields import (
     Errors,
     Object,
@@ -12,15 +21,6 @@ from sandbox.api.validation.fields import (
     required_choice,
     strings,
     text,
-)
-from sandbox.api.validation.formats import (
-    HTTP_HEADER_NAME,
-    inclusive_range,
-    is_config_map_key,
-    is_dns1123_label,
-    is_port_name,
-    is_port_num,
-    is_relaxed_env_var_name,
 )
 from sandbox.api.validation.metadata import name_is_dns_subdomain
 from sandbox.api.validation.quantities import validate_resource_requirements

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from kubetext.formats import is_dns1123_subdomain, is_qualified_name
 from sandbox.api.validation.fields import Errors, Object, mapping, text
-from sandbox.api.validation.formats import is_dns1123_subdomain, is_qualified_name
 from sandbox.errors import invalid_value, required
 
 _LIMITS = (("reportingInstance", 128), ("action", 128), ("reason", 128))

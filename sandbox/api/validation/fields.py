@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from sandbox.api.validation.formats import IP_ADDRESS_MSG, is_ip, is_port_name, is_port_num
+from kubetext.formats import IP_ADDRESS_MSG, is_ip, is_port_name, is_port_num
 from sandbox.errors import FieldError, invalid_value, not_supported, required
 
 Errors = list[FieldError]

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from kubetext.formats import (
+    byte_length,
+    is_dns1035_label,
+    is_dns1123_label,
+    is_dns1123_subdomain,
+    is_label_value,
+    is_qualified_name,
+)
 from sandbox.api.validation.fields import (
     Errors,
     Object,
@@ -14,14 +22,6 @@ from sandbox.api.validation.fields import (
     objects,
     strings,
     text,
-)
-from sandbox.api.validation.formats import (
-    byte_length,
-    is_dns1035_label,
-    is_dns1123_label,
-    is_dns1123_subdomain,
-    is_label_value,
-    is_qualified_name,
 )
 from sandbox.errors import forbidden, go_invalid, invalid_value, required, too_long
 

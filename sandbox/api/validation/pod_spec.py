@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from kubetext.formats import (
+    inclusive_range,
+    is_dns1123_label,
+    is_dns1123_subdomain,
+    is_dns1123_subdomain_with_underscore,
+    is_label_value,
+    is_qualified_name,
+)
 from sandbox.api.validation.containers import (
     seccomp_profile,
     validate_containers,
@@ -20,14 +28,6 @@ from sandbox.api.validation.fields import (
     strings,
     text,
     valid_ip,
-)
-from sandbox.api.validation.formats import (
-    inclusive_range,
-    is_dns1123_label,
-    is_dns1123_subdomain,
-    is_dns1123_subdomain_with_underscore,
-    is_label_value,
-    is_qualified_name,
 )
 from sandbox.api.validation.metadata import name_is_dns_subdomain, validate_labels
 from sandbox.api.validation.quantities import validate_resource_requirements

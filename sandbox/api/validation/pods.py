@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import re
 
+from kubetext.formats import inclusive_range
 from sandbox.api.validation.containers import image_whitespace
 from sandbox.api.validation.fields import Errors, Object, keyed, mapping, objects, spec_diff, text
-from sandbox.api.validation.formats import inclusive_range
 from sandbox.api.validation.metadata import name_is_dns_subdomain, validate_object_meta, validate_object_meta_update
 from sandbox.api.validation.pod_spec import validate_pod_spec, validate_tolerations
 from sandbox.errors import forbidden, invalid_value, not_supported, required

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
+from kubetext.formats import is_qualified_name
 from sandbox.api.schema import canonical_quantity, quantity_value
 from sandbox.api.validation.fields import Errors, Object, keyed, mapping
-from sandbox.api.validation.formats import is_qualified_name
 from sandbox.errors import forbidden, invalid_value, required
 
 _STANDARD_CONTAINER_RESOURCES = {"cpu", "memory", "ephemeral-storage"}

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import json
 
+from kubetext.formats import (
+    IP_ADDRESS_MSG,
+    is_dns1123_label,
+    is_dns1123_subdomain,
+    is_ip,
+    is_port_num,
+    is_qualified_name,
+)
 from sandbox.api.validation.fields import (
     Errors,
     Object,
@@ -14,14 +22,6 @@ from sandbox.api.validation.fields import (
     strings,
     text,
     valid_ip,
-)
-from sandbox.api.validation.formats import (
-    IP_ADDRESS_MSG,
-    is_dns1123_label,
-    is_dns1123_subdomain,
-    is_ip,
-    is_port_num,
-    is_qualified_name,
 )
 from sandbox.api.validation.metadata import (
     name_is_dns1035_label,

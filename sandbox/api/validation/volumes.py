@@ -6,8 +6,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from kubetext.formats import is_dns1123_label, is_qualified_name
 from sandbox.api.validation.fields import Errors, Object, mapping, objects, text
-from sandbox.api.validation.formats import is_dns1123_label, is_qualified_name
 from sandbox.api.validation.metadata import name_is_dns_subdomain
 from sandbox.api.validation.quantities import quantity
 from sandbox.errors import duplicate, forbidden, invalid_value, not_supported, required

@@ -1,4 +1,4 @@
-"""String formats shared by every kind: DNS names, label keys and values, config keys, ports, IP addresses.
+"""String formats as apimachinery's util/validation checks them: DNS names, labels, config keys, ports, IPs.
 
 The table below holds each format as apimachinery's util/validation words it: the pattern, the length limit,
 the message and the examples the server shows. `Format.errors` is the one checker; the named functions add
