@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from dashboard import pod_status
 from dashboard.durations import age
-from kubetext import selectors
+from kubetext import pods, selectors
 
 NONE = "<none>"
 PER_PAGE = 100
@@ -35,22 +35,10 @@ class PodRow:
     readiness_gates: str
 
 
-def _readiness_gates(spec: dict[str, Any], status: dict[str, Any]) -> str:
-    gates = spec.get("readinessGates") or []
-    if not gates:
-        return NONE
-    conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
-    passed = sum(1 for gate in gates if conditions.get(gate.get("conditionType")) == "True")
-    return f"{passed}/{len(gates)}"
-
-
 def row(pod: dict[str, Any], now: datetime) -> PodRow:
     """One row of kubectl get pods -o wide, with the labels and a colour class for the status."""
     meta, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
     summary = pod_status.summarise(pod)
-    ips = status.get("podIPs") or []
-    # podIPs is newer than podIP; older servers and hand-written fixtures only carry the single field.
-    ip = (ips[0].get("ip") if ips else None) or status.get("podIP") or NONE
     return PodRow(
         name=meta.get("name", ""),
         namespace=meta.get("namespace") or "default",
@@ -59,11 +47,11 @@ def row(pod: dict[str, Any], now: datetime) -> PodRow:
         status_class=summary.status_class,
         restarts=summary.restarts_text(now),
         age=age(meta.get("creationTimestamp"), now),
-        ip=ip,
+        ip=pods.pod_ip(pod),
         node=spec.get("nodeName") or NONE,
         labels=tuple(sorted((meta.get("labels") or {}).items())),
         nominated_node=status.get("nominatedNodeName") or NONE,
-        readiness_gates=_readiness_gates(spec, status),
+        readiness_gates=pods.readiness_gates(pod),
     )
 
 

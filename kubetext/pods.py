@@ -148,3 +148,24 @@ def columns(pod: dict[str, Any]) -> PodColumns:
         count.reason = "Terminating"
     total = len(spec.get("containers") or []) + sum(1 for c in spec.get("initContainers") or [] if is_sidecar(c))
     return PodColumns(count.reason, count.ready, total, count.restarts, count.last)
+
+
+NONE = "<none>"
+
+
+def pod_ip(pod: dict[str, Any]) -> str:
+    """The IP column: podIP, else the first of podIPs; `<none>` before the pod has one."""
+    status = pod.get("status") or {}
+    # Conversion from v1 makes podIP authoritative over podIPs[0]; old servers and hand-written pods have only podIP.
+    ip = status.get("podIP") or next((entry.get("ip") for entry in status.get("podIPs") or []), "")
+    return str(ip) if ip else NONE
+
+
+def readiness_gates(pod: dict[str, Any]) -> str:
+    """The READINESS GATES column: gates whose condition is True over all of them, `<none>` without gates."""
+    gates = (pod.get("spec") or {}).get("readinessGates") or []
+    if not gates:
+        return NONE
+    status = pod.get("status") or {}
+    passed = sum(condition_true(status, gate.get("conditionType")) for gate in gates)
+    return f"{passed}/{len(gates)}"

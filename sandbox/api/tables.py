@@ -279,24 +279,16 @@ def _pod_cells(pod: dict[str, Any], now: datetime) -> tuple[Cells, Conditions | 
     """printPod: READY, STATUS and RESTARTS the way kubectl users know them, then the wide columns."""
     metadata, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
     printed = pods.columns(pod)
-    gates = spec.get("readinessGates") or []
-    readiness_gates = "<none>"
-    if gates:
-        passed = sum(pods.condition_true(status, g.get("conditionType")) for g in gates)
-        readiness_gates = f"{passed}/{len(gates)}"
-
-    # Conversion from v1 makes podIP authoritative over podIPs[0].
-    pod_ip = status.get("podIP") or next((ip.get("ip") for ip in status.get("podIPs") or []), "")
     cells = [
         metadata.get("name", ""),
         printed.ready_text,
         printed.reason,
         printed.restarts_text(now),
         _age(pod, now),
-        pod_ip or "<none>",
+        pods.pod_ip(pod),
         spec.get("nodeName") or "<none>",
         status.get("nominatedNodeName") or "<none>",
-        readiness_gates,
+        pods.readiness_gates(pod),
     ]
     return cells, {"Succeeded": _POD_SUCCEEDED, "Failed": _POD_FAILED}.get(status.get("phase", ""))
 
