@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import kubectl, sandbox_and_dashboard
 from tests.clusters import CURRENT_KUBECTL, SandboxProcess, kubectl_binary
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, wait_for
+from tests.dashboard.e2e.browser import CHROMIUM, CHROMIUM_ARGS, wait_for
 
 RESTARTABLE = "while [ ! -f /tmp/stop ]; do sleep 0.05; done; rm /tmp/stop; exit 3"
 OBSERVE = """() => {

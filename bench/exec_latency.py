@@ -47,7 +47,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import kubectl, sandbox_and_dashboard
 from tests.clusters import CURRENT_KUBECTL, SandboxProcess, kubectl_binary
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, Podscope, wait_for
+from tests.dashboard.e2e.browser import CHROMIUM, CHROMIUM_ARGS, wait_for
+from tests.dashboard.harness import Podscope
 
 POD, CONTAINER, SHELL = "multicontainer-pod", "producer", "sh"
 KEYS = "xy"  # typed in turn: each echo differs from the one before it

@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import kubectl, sandbox_and_dashboard
 from tests.clusters import CURRENT_KUBECTL, SandboxProcess, kubectl_binary
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, Podscope, wait_for
+from tests.dashboard.e2e.browser import CHROMIUM, CHROMIUM_ARGS, wait_for
+from tests.dashboard.harness import Podscope
 
 # Prints "seq <n> <ns since epoch>" lines at a given rate, in small bursts so the rate holds at 10k+/s.
 PRINTER = """

@@ -1,6 +1,7 @@
 """Podscope settings: safe defaults for a laptop or classroom, every knob an environment variable.
 
-Every setting Podscope reads, grouped by what it is for (tests/unit/test_settings_doc.py keeps this list whole):
+Every setting Podscope reads, grouped by what it is for (tests/dashboard/unit/test_settings_doc.py keeps the list
+whole):
 
 Server and storage
   PODSCOPE_SECRET_KEY        signing key; without it one is generated once and kept in the state dir

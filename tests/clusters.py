@@ -6,8 +6,10 @@ Loaded as a pytest plugin from tests/conftest.py, so every tier can ask for `san
 from __future__ import annotations
 
 import os
+import pty
 import queue
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -249,3 +251,48 @@ def examples_dir(tmp_path: Path) -> Path:
     target = tmp_path / "examples"
     shutil.copytree(ROOT / "examples", target)
     return target
+
+
+class Terminal:
+    """A real kubectl running on a pseudo-terminal, driven as a person types."""
+
+    def __init__(self, kubectl: Kubectl, *args: str) -> None:
+        env = {**os.environ, "KUBECACHEDIR": str(kubectl.cache_dir), "HOME": str(kubectl.cache_dir), "TERM": "xterm"}
+        env.pop("KUBECONFIG", None)
+        self.fd, slave = pty.openpty()
+        self.process = subprocess.Popen(
+            [str(kubectl.binary), "--kubeconfig", str(kubectl.kubeconfig), *args],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            start_new_session=True,
+        )
+        os.close(slave)
+        self.screen = ""
+
+    def read_until(self, pattern: str, timeout: float = 20.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if re.search(pattern, self.screen):
+                return self.screen
+            ready, _, _ = select.select([self.fd], [], [], 0.1)
+            if ready:
+                try:
+                    self.screen += os.read(self.fd, 65536).decode(errors="replace")
+                except OSError:
+                    break
+        raise AssertionError(f"{pattern!r} did not appear; the terminal shows:\n{self.screen}")
+
+    def type(self, text: str) -> None:
+        os.write(self.fd, text.encode())
+
+    def close(self) -> int:
+        try:
+            code = self.process.wait(timeout=20)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+            os.close(self.fd)
+        return code

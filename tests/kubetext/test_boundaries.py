@@ -51,3 +51,9 @@ def test_a_program_imports_only_what_it_may(package: str, forbidden: set[str]) -
 
 def test_only_dashboard_kube_imports_the_kubernetes_package() -> None:
     assert offenders("dashboard", {"kubernetes"}, allowed_under="dashboard/kube/") == {}
+
+
+def test_the_dashboard_touches_the_sandbox_only_in_the_demo_and_sandbox_commands() -> None:
+    commands = "dashboard/management/commands/"
+    found = offenders("dashboard", {"sandbox"})
+    assert set(found) == {commands + "demo.py", commands + "sandbox.py"}
