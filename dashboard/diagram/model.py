@@ -9,21 +9,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from dashboard.pod_status import Container, containers
+from dashboard.pod_status import Container, containers, reason_class
 
-ERROR_REASONS = frozenset(
-    {
-        "CrashLoopBackOff",
-        "ErrImagePull",
-        "ImagePullBackOff",
-        "InvalidImageName",
-        "CreateContainerConfigError",
-        "CreateContainerError",
-        "RunContainerError",
-        "OOMKilled",
-        "Error",
-    }
-)
 PHASE_STATUS = {"Running": "ok", "Succeeded": "done", "Pending": "warn", "Failed": "error"}
 # nginx is left out on purpose: in most pods it is the web server itself, not a proxy in front of another one.
 PROXY_IMAGES = frozenset(
@@ -165,7 +152,8 @@ def _state(status: dict[str, Any] | None, kind: str) -> tuple[str, str, str]:
         return ("done" if code == 0 else "error"), text, ("done" if code == 0 else "failed")
     if "waiting" in state:
         reason = (state["waiting"] or {}).get("reason") or ""
-        return ("error" if reason in ERROR_REASONS else "warn"), f"waiting: {reason or 'pending'}", "waiting"
+        # Coloured as the container cards and the pod table colour the same reason.
+        return reason_class(reason) if reason else "warn", f"waiting: {reason or 'pending'}", "waiting"
     return "unknown", "no state yet", "waiting"
 
 

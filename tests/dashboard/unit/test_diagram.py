@@ -375,6 +375,10 @@ def test_containers_ordered_init_sidecar_regular_ephemeral() -> None:
         (status("c", "waiting", reason="ContainerCreating"), "warn", "waiting: ContainerCreating"),
         (status("c", "waiting", reason="CrashLoopBackOff"), "error", "waiting: CrashLoopBackOff"),
         (status("c", "waiting", reason="ImagePullBackOff"), "error", "waiting: ImagePullBackOff"),
+        # The same colour as the container card gives the reason.
+        (status("c", "waiting", reason="ErrImageNeverPull"), "error", "waiting: ErrImageNeverPull"),
+        (status("c", "waiting", reason="PreStartHookError"), "error", "waiting: PreStartHookError"),
+        (status("c", "waiting"), "warn", "waiting: pending"),
         (status("c", "terminated", exitCode=0, reason="Completed"), "done", "terminated: exit 0 (Completed)"),
         (status("c", "terminated", exitCode=137, reason="OOMKilled"), "error", "terminated: exit 137 (OOMKilled)"),
         (None, "unknown", "no status yet"),
