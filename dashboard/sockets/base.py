@@ -18,11 +18,13 @@ import contextlib
 import json
 import logging
 from collections.abc import Coroutine, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, WebSocketReceiveEvent
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.contrib.auth.models import User
 
 from dashboard.kube import clusters
 from dashboard.names import InvalidName, check_name, check_namespace
@@ -39,6 +41,9 @@ from dashboard.sockets.codes import (
 from dashboard.sockets.registry import Ticket, registry
 from dashboard.text import sentence
 
+if TYPE_CHECKING:
+    from channels.consumer import _ChannelScope
+
 log = logging.getLogger(__name__)
 
 # The largest JSON text frame any page sends is a log view's start with a resume point per container.
@@ -49,7 +54,7 @@ class BadFrame(ValueError):
     """A frame (or socket parameter) a socket refuses, with a sentence for the user."""
 
 
-def query_params(scope: dict[str, Any]) -> dict[str, str]:
+def query_params(scope: _ChannelScope) -> dict[str, str]:
     """The socket URL's query parameters (the last value of each)."""
     return dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
 
@@ -84,13 +89,13 @@ class SocketConsumer(AsyncWebsocketConsumer):
     cluster: clusters.Cluster
     namespace: str
     name: str
-    user: Any = None
+    user: User
     ticket: Ticket | None = None
     ended = False
     reason = ""  # the sentence the socket was ended with, if any
     _stopped = False
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: _ChannelScope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
@@ -140,6 +145,8 @@ class SocketConsumer(AsyncWebsocketConsumer):
         session_key = getattr(session, "session_key", None) or ""
         if user is None or not user.is_authenticated:
             return Refusal(SIGNED_OUT, "You are signed out; sign in again.")
+        # Signed in, channels' lazy user is an account of the user model (the lazy object passes isinstance).
+        assert isinstance(user, User)
         if not socket_token_valid(session_key, query_params(self.scope).get("token", "")):
             # The session changed since the page was rendered (signed in again), or the page is not ours: the
             # socket closes before anything is sent on it (`quiet`).
@@ -163,7 +170,7 @@ class SocketConsumer(AsyncWebsocketConsumer):
         self.user, self.ticket = user, ticket
         return None
 
-    async def websocket_receive(self, message: dict[str, Any]) -> None:
+    async def websocket_receive(self, message: WebSocketReceiveEvent) -> None:
         if self.ended or self.ticket is None:
             return  # refused, or over: frames that crossed the close are ignored
         try:

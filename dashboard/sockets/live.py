@@ -107,6 +107,7 @@ class PodListConsumer(LiveConsumer):
         await self.changed(None)
 
     async def changed(self, names: set[str] | None) -> None:
+        assert self.subscription is not None  # subscribed in start, before any change or frame
         snapshot = self.subscription.snapshot()
         table = pod_table.table(snapshot.pods.values(), self.query, datetime.now(UTC))
         context = {"cluster": self.cluster, "namespace": self.namespace, "query": self.query, "table": table}
@@ -142,6 +143,7 @@ class PodConsumer(LiveConsumer):
             await self._render(fetch=names is None)
 
     async def _render(self, fetch: bool) -> None:
+        assert self.subscription is not None  # subscribed in start, before any change or refresh
         snapshot = self.subscription.snapshot()
         pod = snapshot.pods.get(self.name)
         if fetch or pod is None or not self.context.get("pod"):

@@ -15,7 +15,7 @@ from typing import Any
 
 from dashboard import pod_status
 from dashboard.kube import logs, watches
-from dashboard.kube.logs import Line, LogOptions, LogSubscription, Notice, Skipped
+from dashboard.kube.logs import Item, Line, LogOptions, LogSubscription, Notice, Skipped
 from dashboard.names import InvalidName, check_container, parse_since
 from dashboard.permissions import READ_LOGS
 from dashboard.sockets.base import BadFrame, SocketConsumer, cancel, read_json
@@ -132,7 +132,7 @@ class LogConsumer(SocketConsumer):
         self.subscriptions = []
 
     async def _pump(self) -> None:
-        waiting: dict[asyncio.Task[list[Any]], LogSubscription] = {}
+        waiting: dict[asyncio.Task[list[Item]], LogSubscription] = {}
         try:
             while True:
                 for sub in self.subscriptions:
@@ -155,9 +155,9 @@ class LogConsumer(SocketConsumer):
                 task.cancel()
 
 
-def frames(batches: list[list[Any]]) -> list[str]:
+def frames(batches: list[list[Item]]) -> list[str]:
     """JSON frames for items from several containers: lines merged by time, in frames of at most 64 KiB."""
-    keyed = []
+    keyed: list[tuple[tuple[str, int], Item]] = []
     for batch in batches:
         last = ""
         for item in batch:

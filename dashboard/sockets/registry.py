@@ -22,12 +22,12 @@ from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import import_module
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user
+from django.http import HttpRequest
 
 from dashboard.sockets.codes import FORBIDDEN, GOING_AWAY, SIGNED_OUT, TOO_MANY, Refusal
 
@@ -223,8 +223,10 @@ class Registry:
 
 def _session_user(session_key: str) -> Any | None:
     """The active user a session belongs to now, or None (signed out, expired, disabled, password changed)."""
-    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
-    user = get_user(SimpleNamespace(session=store))
+    # get_user reads nothing of a request but its session.
+    request = HttpRequest()
+    request.session = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
+    user = get_user(request)
     return user if user.is_authenticated else None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -18,7 +18,7 @@ from dashboard.models import SessionRecord
 from dashboard.permissions import EXEC_PODS
 from dashboard.sockets.base import BadFrame, SocketConsumer, cancel, query_params, read_json
 from dashboard.sockets.codes import BAD_REQUEST, FORBIDDEN, NORMAL, NOT_FOUND, Refusal
-from dashboard.terminals import MAX_CELLS, BadRequest, parse_request
+from dashboard.terminals import MAX_CELLS, BadRequest, TerminalRequest, parse_request
 
 # Keystrokes typed while the shell is still starting are kept for it, up to this much.
 EARLY_INPUT = 64 * 1024
@@ -26,6 +26,13 @@ EARLY_INPUT = 64 * 1024
 MAX_CONTROL_FRAME = 4096
 ENDED_EARLY = "The terminal was closed before the command ended."
 CONTROL_FIELDS = {"ping": {"type"}, "resize": {"type", "cols", "rows"}}
+
+
+def _cells(value: object) -> int | None:
+    """A resize frame's cols or rows: a whole number of cells from 1 to MAX_CELLS, or None for anything else."""
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_CELLS:
+        return value
+    return None
 
 
 class ExecConsumer(SocketConsumer):
@@ -43,7 +50,7 @@ class ExecConsumer(SocketConsumer):
     session: ExecSession | None = None
     recorder: Recorder | None = None
     runner: asyncio.Task[None] | None = None
-    request: Any = None
+    request: TerminalRequest | None = None  # None when the query string could not be parsed
 
     def parse(self) -> None:
         try:
@@ -68,13 +75,16 @@ class ExecConsumer(SocketConsumer):
         else:
             params = query_params(self.scope)
             container, command = params.get("container", ""), params.get("command", "")
-        return Attempt.of_socket(self.scope, SessionRecord.Kind.EXEC, container=container, command=command)
+        # Attempt.of_socket takes a scope as a plain dict, which it only reads.
+        scope = cast("dict[str, Any]", self.scope)
+        return Attempt.of_socket(scope, SessionRecord.Kind.EXEC, container=container, command=command)
 
     async def _send_json(self, **message: Any) -> None:
         await self.send(text_data=json.dumps(message))
 
     async def _run(self, audit: Attempt) -> None:
         request = self.request
+        assert request is not None  # parsed at admission, which start follows
         try:
             self.session = await open_shell(
                 self.cluster,
@@ -93,8 +103,10 @@ class ExecConsumer(SocketConsumer):
             await self.end(FORBIDDEN if refused else NOT_FOUND if exc.status == 404 else BAD_REQUEST, message)
             return
         session = self.session
-        if (self.request.cols, self.request.rows) != (request.cols, request.rows):
-            await session.resize(self.request.cols, self.request.rows)  # resized while the shell was starting
+        latest = self.request  # replaced by a resize while the shell was starting
+        assert latest is not None
+        if (latest.cols, latest.rows) != (request.cols, request.rows):
+            await session.resize(latest.cols, latest.rows)
         if settings.PODSCOPE_RECORD_SESSIONS:
             self.recorder = await database_sync_to_async(self._start_recording)(audit)
         audit.command = session.command_line
@@ -119,7 +131,8 @@ class ExecConsumer(SocketConsumer):
         await self.end(NORMAL)
 
     def _start_recording(self, audit: Attempt) -> Recorder:
-        request, user = self.request, self.scope["user"]
+        request, user = self.request, self.user
+        assert request is not None  # parsed at admission, which start follows
         title = f"{user.get_username()} in {self.cluster.id}/{self.namespace}/{self.name} -c {request.container}"
         recorder = Recorder.start(
             settings.PODSCOPE_RECORDINGS_DIR,
@@ -145,12 +158,13 @@ class ExecConsumer(SocketConsumer):
         if kind == "ping":
             await self._send_json(type="pong")
         elif kind == "resize":
-            cols, rows = message.get("cols"), message.get("rows")
-            if not all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_CELLS for n in (cols, rows)):
+            cols, rows = _cells(message.get("cols")), _cells(message.get("rows"))
+            if cols is None or rows is None:
                 raise BadFrame(f"a resize needs cols and rows, whole numbers from 1 to {MAX_CELLS}")
             if self.session:
                 await self.session.resize(cols, rows)
             else:
+                assert self.request is not None  # parsed at admission, which frames follow
                 self.request = replace(self.request, cols=cols, rows=rows)
             if self.recorder:
                 self.recorder.resize(cols, rows)
