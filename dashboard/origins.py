@@ -15,10 +15,11 @@ into pods through the port proxy, as the signed-in user. Two layers stop it:
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from asgiref.typing import ASGIReceiveCallable, ASGISendCallable
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
@@ -27,6 +28,7 @@ from django.utils.http import is_same_domain
 
 if TYPE_CHECKING:
     from channels.consumer import _ChannelScope
+    from channels.utils import _ChannelApplication
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +46,7 @@ def _allowed_hosts() -> list[str]:
     return hosts
 
 
-def _header(scope: dict[str, Any], name: bytes) -> str | None:
+def _header(scope: _ChannelScope, name: bytes) -> str | None:
     headers: Iterable[tuple[bytes, bytes]] = scope.get("headers") or ()
     for key, value in headers:
         if key.lower() == name:
@@ -52,7 +54,7 @@ def _header(scope: dict[str, Any], name: bytes) -> str | None:
     return None
 
 
-def origin_allowed(scope: dict[str, Any]) -> bool:
+def origin_allowed(scope: _ChannelScope) -> bool:
     """Whether a websocket handshake comes from the dashboard's own origin or a configured trusted one."""
     origin = _header(scope, b"origin")
     if not origin or origin == "null":
@@ -78,10 +80,12 @@ def origin_allowed(scope: dict[str, Any]) -> bool:
 class OriginValidator:
     """ASGI middleware: refuse (HTTP 403, before the socket opens) websockets from any other origin."""
 
-    def __init__(self, application: Callable[..., Awaitable[None]]) -> None:
+    def __init__(self, application: _ChannelApplication) -> None:
+        # What channels' stacks make: an application called once per connection (ASGI 3), not an ASGI 2 class.
+        assert not isinstance(application, type)
         self.application = application
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: _ChannelScope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         if scope["type"] == "websocket" and not origin_allowed(scope):
             client = (scope.get("client") or ("?",))[0]
             log.warning(
@@ -90,8 +94,7 @@ class OriginValidator:
                 _header(scope, b"origin"),
                 client,
             )
-            # A websocket scope, which is what channels' consumers are typed to take.
-            await WebsocketDenier()(cast("_ChannelScope", scope), receive, send)
+            await WebsocketDenier()(scope, receive, send)
             return
         await self.application(scope, receive, send)
 
