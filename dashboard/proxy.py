@@ -123,7 +123,8 @@ async def admit(request: HttpRequest, user: Any, token: str) -> None:
 
 
 def _csrf_refused(request: HttpRequest) -> bool:
-    return CsrfViewMiddleware(HttpResponse).process_view(request, None, (), {}) is not None
+    # Checked as for any view not marked csrf_exempt: process_view reads nothing of the view but that mark.
+    return CsrfViewMiddleware(HttpResponse).process_view(request, HttpResponse, (), {}) is not None
 
 
 # --- the audit row ----------------------------------------------------------------------------------------------
@@ -231,7 +232,9 @@ class Exchange:
 
     async def send(self, method: str, target: str, headers: list[tuple[str, str]], body: Iterable[bytes]) -> None:
         """Send the request line, headers and body."""
-        head = h11.Request(method=method, target=target, headers=[(n, v.encode("latin-1")) for n, v in headers])
+        # Names go as h11 would encode them itself (ASCII); values as Django decoded them (Latin-1).
+        encoded = [(n.encode("ascii"), v.encode("latin-1")) for n, v in headers]
+        head = h11.Request(method=method, target=target, headers=encoded)
         await self.connection.write(self.http.send(head))
         for chunk in body:
             if chunk:
@@ -241,9 +244,11 @@ class Exchange:
     async def _event(self) -> h11.Event | type[h11.PAUSED]:
         while True:
             event = self.http.next_event()
-            if event is not h11.NEED_DATA:
+            if isinstance(event, h11.Event):
                 return event
-            self.http.receive_data(await anext(self._chunks, b""))
+            if event is h11.PAUSED:
+                return h11.PAUSED
+            self.http.receive_data(await anext(self._chunks, b""))  # NEED_DATA
 
     async def response(self) -> h11.Response:
         """The pod's status line and headers (informational 1xx answers are skipped)."""
