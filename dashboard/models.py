@@ -99,6 +99,8 @@ class SessionRecord(models.Model):
     exit_code = models.IntegerField(null=True, blank=True)
     # A file name under PODSCOPE_RECORDINGS_DIR holding the terminal's output as asciicast v2, when recorded.
     recording = models.CharField(max_length=255, blank=True)
+    # Not a column: the audit list sets it on the records of its page for its template (dashboard/audit/pages.py).
+    duration_text: str
 
     class Meta:
         ordering = ["-started"]

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -16,6 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, render
 from django.utils.http import content_disposition_header
 
@@ -33,29 +35,31 @@ CHUNK = 64 * 1024
 OUTCOMES = {"allowed": True, "refused": False}
 
 
-def staff_only(view: Callable) -> Callable:
+def staff_only(view: Callable[..., Any]) -> Callable[..., Any]:
     """Refuse (403) a view to users who are not staff; answer Problem with its own page."""
     if inspect.iscoroutinefunction(view):
 
         @functools.wraps(view)
-        async def async_wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if not (await request.auser()).is_staff:
                 raise PermissionDenied
             try:
-                return await view(request, *args, **kwargs)
+                response: HttpResponseBase = await view(request, *args, **kwargs)
             except Problem as exc:
                 return await sync_to_async(problem_page)(request, exc)
+            return response
 
         return async_wrapper
 
     @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not request.user.is_staff:
             raise PermissionDenied
         try:
-            return view(request, *args, **kwargs)
+            response: HttpResponseBase = view(request, *args, **kwargs)
         except Problem as exc:
             return problem_page(request, exc)
+        return response
 
     return wrapper
 
@@ -72,7 +76,10 @@ class Filters:
 
     @classmethod
     def from_params(cls, params: QueryDict) -> Filters:
-        found = cls(**{key: params.get(key, "").strip()[:253] for key in ("user", "kind", "outcome", "pod")})
+        def given(key: str) -> str:
+            return params.get(key, "").strip()[:253]
+
+        found = cls(user=given("user"), kind=given("kind"), outcome=given("outcome"), pod=given("pod"))
         if found.kind and found.kind not in SessionRecord.Kind.values:
             found.errors.append(f'There is no kind "{found.kind}": pick terminal or port-forward.')
             found.kind = ""
@@ -190,7 +197,7 @@ def audit_replay(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @staff_only
-async def audit_cast(request: HttpRequest, pk: int) -> HttpResponse:
+async def audit_cast(request: HttpRequest, pk: int) -> HttpResponseBase:
     """Download a recording as it is on disk."""
     record = await SessionRecord.objects.filter(pk=pk).afirst()
     if record is None:
@@ -210,5 +217,7 @@ async def audit_cast(request: HttpRequest, pk: int) -> HttpResponse:
     response = StreamingHttpResponse(body(), content_type=asciicast.MEDIA_TYPE)
     response["Content-Length"] = str(size)
     filename = f"{record.pod or 'session'}-{record.started:%Y%m%dT%H%M%SZ}{asciicast.SUFFIX}"
-    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=filename)
+    disposition = content_disposition_header(as_attachment=True, filename=filename)
+    assert disposition is not None  # None only for an inline file without a name
+    response["Content-Disposition"] = disposition
     return response
