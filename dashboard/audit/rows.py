@@ -8,6 +8,7 @@ learns more (the command as it ran, the recording), and ended once, with how it 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,7 +26,7 @@ NAME_WIDTH = 253
 CLIENT_WIDTH = 64
 
 
-def client_address(scope: dict[str, Any]) -> str:
+def client_address(scope: Mapping[str, Any]) -> str:
     """The address a socket came from, as daphne saw it (after --proxy-headers when behind a proxy)."""
     client = scope.get("client") or ()
     return str(client[0]) if client else ""
@@ -60,7 +61,7 @@ class Attempt:
     record_id: int | None = None
 
     @classmethod
-    def of_socket(cls, scope: dict[str, Any], kind: str, *, container: str, command: str) -> Attempt:
+    def of_socket(cls, scope: Mapping[str, Any], kind: str, *, container: str, command: str) -> Attempt:
         """The attempt a socket makes: its person (if signed in), the place its address names, as given, and the
         address it came from."""
         user = scope.get("user")

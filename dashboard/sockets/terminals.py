@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import replace
-from typing import Any, cast
+from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -75,9 +75,7 @@ class ExecConsumer(SocketConsumer):
         else:
             params = query_params(self.scope)
             container, command = params.get("container", ""), params.get("command", "")
-        # Attempt.of_socket takes a scope as a plain dict, which it only reads.
-        scope = cast("dict[str, Any]", self.scope)
-        return Attempt.of_socket(scope, SessionRecord.Kind.EXEC, container=container, command=command)
+        return Attempt.of_socket(self.scope, SessionRecord.Kind.EXEC, container=container, command=command)
 
     async def _send_json(self, **message: Any) -> None:
         await self.send(text_data=json.dumps(message))
