@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from playwright.sync_api import Locator, Page, expect
@@ -15,7 +14,6 @@ from tests.dashboard.e2e.helpers import POD, open_pod_page, run_tutorial_pod
 if TYPE_CHECKING:
     from tests.dashboard.harness import Podscope
 
-SHOTS = Path("/tmp/shots")
 # What the producer appends every ten seconds: `echo $(hostname) $(date)`.
 PRODUCER_LINE = re.compile(rf"{POD} \w{{3}} \w{{3}} +\d+ \d\d:\d\d:\d\d")
 
@@ -50,9 +48,6 @@ def test_an_operator_opens_the_consumers_port_from_the_diagram_and_the_card(
     # The link carries a token made for this session and this port (dashboard/origins.py).
     link = re.compile(rf"^/c/sandbox/ns/{namespace}/pods/{POD}/port/80/[0-9a-f]{{32}}/$")
     expect(chip).to_have_attribute("href", link)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.locator("#diagram").screenshot(path=SHOTS / "port-links-diagram.png")
-    page.locator("#container-consumer").screenshot(path=SHOTS / "port-links-card.png")
 
     text = opened_tab_text(page, chip)
     assert PRODUCER_LINE.search(text), text
