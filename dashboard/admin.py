@@ -1,9 +1,17 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.contrib import admin
 from django.http import HttpRequest
 
 from dashboard.models import SessionRecord
+
+# ModelAdmin is generic only to the type checker; Django's class takes no type argument at run time.
+if TYPE_CHECKING:
+    _RecordAdmin = admin.ModelAdmin[SessionRecord]
+else:
+    _RecordAdmin = admin.ModelAdmin
 
 admin.site.site_header = "Podscope administration"
 admin.site.site_title = "Podscope admin"
@@ -11,7 +19,7 @@ admin.site.index_title = "Users, audit and cluster settings"
 
 
 @admin.register(SessionRecord)
-class SessionRecordAdmin(admin.ModelAdmin):
+class SessionRecordAdmin(_RecordAdmin):
     """The audit trail, to read and search: nobody adds, edits or deletes a record, superusers included."""
 
     list_display = [

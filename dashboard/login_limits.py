@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
+from typing import Any
 
 from axes.attempts import get_cool_off_threshold
 from axes.helpers import get_client_username, get_cool_off
@@ -30,13 +31,13 @@ def _recent(request: HttpRequest, **match: str | None) -> QuerySet[AccessAttempt
     return recent
 
 
-def _account_locked(request: HttpRequest, credentials: dict | None = None) -> bool:
+def _account_locked(request: HttpRequest, credentials: dict[str, Any] | None = None) -> bool:
     username = get_client_username(request, credentials)
     failures = _recent(request, username=username).aggregate(total=Sum("failures_since_start"))["total"] or 0
     return failures >= settings.PODSCOPE_LOGIN_FAILURES
 
 
-def failure_limit(request: HttpRequest, credentials: dict | None = None) -> int:
+def failure_limit(request: HttpRequest, credentials: dict[str, Any] | None = None) -> int:
     """The limit axes compares with the larger of the account's and the client address's failure counts.
 
     Axes has one limit for all of AXES_LOCKOUT_PARAMETERS. The account's own limit is answered only once the

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 from kubernetes.aio import client as aio_client
@@ -61,7 +62,7 @@ def _kubeconfig_paths() -> list[Path]:
     return [Path("~/.kube/config").expanduser()]
 
 
-def _contexts(path: Path) -> list[dict]:
+def _contexts(path: Path) -> list[dict[str, Any]]:
     try:
         contexts, _ = kube_config.list_kube_config_contexts(config_file=str(path))
     except (ConfigException, SyncConfigException, OSError, TypeError, ValueError, yaml.YAMLError):

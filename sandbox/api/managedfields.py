@@ -116,7 +116,7 @@ def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def _tree(obj: dict, kind: str) -> dict[Path, _Node]:
+def _tree(obj: dict[str, Any], kind: str) -> dict[Path, _Node]:
     """Every node below the root of an object, by path."""
     nodes: dict[Path, _Node] = {}
     for key, value in obj.items():
@@ -142,7 +142,7 @@ def _walk(value: Any, kind: str, pattern: str, path: Path, nodes: dict[Path, _No
         nodes[path] = _Node(_LEAF, value)
 
 
-def _owned_tree(obj: dict, kind: str, subresource: str) -> dict[Path, _Node]:
+def _owned_tree(obj: dict[str, Any], kind: str, subresource: str) -> dict[Path, _Node]:
     """The nodes a manager can own: stripped metadata and the other subresource's half left out."""
     reset = _reset_prefix(kind, subresource)
     return {
@@ -195,8 +195,8 @@ def _same(left: Any, right: Any) -> bool:
 # -- fieldsV1 -----------------------------------------------------------------------------------
 
 
-def _encode(paths: set[Path]) -> dict:
-    trie: dict = {}
+def _encode(paths: set[Path]) -> dict[str, Any]:
+    trie: dict[str, Any] = {}
     for path in paths:
         node = trie
         for element in path:
@@ -215,7 +215,7 @@ def _element_order(element: str) -> tuple[int, str]:
     return ("f:k:v:i:".find(element[:2]) // 2, element)
 
 
-def _ordered(node: dict) -> dict:
+def _ordered(node: dict[str, Any]) -> dict[str, Any]:
     children = sorted((e for e in node if e != "."), key=_element_order)
     return {**({".": {}} if "." in node else {}), **{e: _ordered(node[e]) for e in children}}
 
@@ -259,7 +259,7 @@ def _value_string(value: Any) -> str:
     return str(value)
 
 
-def _message_order(path: Path) -> tuple:
+def _message_order(path: Path) -> tuple[Any, ...]:
     # A set iterates the members of a node before descending into its children.
     last = len(path) - 1
     return tuple((0 if n == last else 1, *_element_order(e)) for n, e in enumerate(path))
@@ -338,11 +338,11 @@ def _encode_entries(entries: list[_Entry]) -> list[dict[str, Any]]:
     return [e.encode() for e in kept]
 
 
-def _managed_of(obj: dict | None) -> Any:
+def _managed_of(obj: dict[str, Any] | None) -> Any:
     return (obj or {}).get("metadata", {}).get("managedFields")
 
 
-def _prior_entries(old: dict | None, new: dict, subresource: str) -> list[_Entry]:
+def _prior_entries(old: dict[str, Any] | None, new: dict[str, Any], subresource: str) -> list[_Entry]:
     """The entries an update starts from: the writer's own managedFields when it sent some, else live's."""
     sent = _managed_of(new)
     if not subresource and isinstance(sent, list) and sent:
@@ -354,19 +354,21 @@ def _prior_entries(old: dict | None, new: dict, subresource: str) -> list[_Entry
     return _decode_entries(_managed_of(old)) or []
 
 
-def _api_version(*objects: dict | None) -> str:
+def _api_version(*objects: dict[str, Any] | None) -> str:
     return next((o["apiVersion"] for o in objects if o and o.get("apiVersion")), "v1")
 
 
 # -- public API ---------------------------------------------------------------------------------
 
 
-def fields_of(obj: dict, kind: str, *, subresource: str = "") -> dict:
+def fields_of(obj: dict[str, Any], kind: str, *, subresource: str = "") -> dict[str, Any]:
     """The fieldsV1 set an applier of `obj` owns: every leaf and list item, server-owned metadata left out."""
     return _encode(_applied_set(_owned_tree(obj, kind, subresource)))
 
 
-def record_update(old: dict | None, new: dict, manager: str, kind: str, now: str, subresource: str = "") -> list:
+def record_update(
+    old: dict[str, Any] | None, new: dict[str, Any], manager: str, kind: str, now: str, subresource: str = ""
+) -> list[Any]:
     """The managedFields after a create, update or non-apply patch of `old` into `new` by `manager`."""
     entries = _prior_entries(old, new, subresource)
     before = _owned_tree(old if old is not None else _EMPTY_OBJECTS.get(kind, {"metadata": {}}), kind, subresource)
@@ -386,14 +388,14 @@ def record_update(old: dict | None, new: dict, manager: str, kind: str, now: str
 
 
 def apply(
-    live: dict | None,
-    intent: dict,
+    live: dict[str, Any] | None,
+    intent: dict[str, Any],
     manager: str,
     kind: str,
     now: str,
     force: bool,
     subresource: str = "",
-) -> dict:
+) -> dict[str, Any]:
     """Server-side apply `intent` onto `live` (None creates) as `manager`; returns the new object."""
     if _managed_of(intent) is not None:
         raise bad_request("metadata.managedFields must be nil")
@@ -408,7 +410,7 @@ def apply(
     others = [e for e in entries if e is not previous]
     applied = _applied_set(_owned_tree(config, kind, subresource))
 
-    merged: dict = _merge(base, config, kind, "")
+    merged: dict[str, Any] = _merge(base, config, kind, "")
     owned_elsewhere = applied.union(*(e.fields for e in others))
     if previous is not None:
         merged = _prune(merged, previous.fields - owned_elsewhere, kind)
@@ -430,7 +432,7 @@ def apply(
 # -- apply helpers ------------------------------------------------------------------------------
 
 
-def _applicable(intent: dict, kind: str, subresource: str) -> dict:
+def _applicable(intent: dict[str, Any], kind: str, subresource: str) -> dict[str, Any]:
     """The part of an apply body the endpoint honours: status only through status, spec only elsewhere."""
     reset = _reset_prefix(kind, subresource)
     dropped = reset[0][2:] if reset else None
@@ -457,7 +459,7 @@ def _merge(live: Any, intent: Any, kind: str, pattern: str) -> Any:
     return copy.deepcopy(intent)
 
 
-def _merge_items(live: list, intent: list, schema: ListSchema, kind: str, pattern: str) -> list:
+def _merge_items(live: list[Any], intent: list[Any], schema: ListSchema, kind: str, pattern: str) -> list[Any]:
     wanted = {_item_element(item, schema): item for item in intent}
     merged, seen = [], set()
     for item in live:
@@ -477,7 +479,7 @@ _GONE = object()
 _TOP_LEVEL_STRUCTS = frozenset({"metadata", "spec", "status"})
 
 
-def _prune(obj: dict, paths: set[Path], kind: str) -> dict:
+def _prune(obj: dict[str, Any], paths: set[Path], kind: str) -> dict[str, Any]:
     """Remove the given fields and list items; maps and lists they leave empty go too."""
     if not paths:
         return obj

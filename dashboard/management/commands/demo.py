@@ -110,7 +110,7 @@ class Command(BaseCommand):
                 return found.group(1)
         raise CommandError("the sandbox cluster did not start:\n" + "".join(seen))
 
-    def _wait_for_port(self, host: str, port: int, process: subprocess.Popen, timeout: float = 30.0) -> None:
+    def _wait_for_port(self, host: str, port: int, process: subprocess.Popen[Any], timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and process.poll() is None:
             try:
@@ -124,7 +124,7 @@ class Command(BaseCommand):
         for line in stream:
             self.stderr.write(line.rstrip("\n"))
 
-    def _run_until_stopped(self, *children: subprocess.Popen) -> None:
+    def _run_until_stopped(self, *children: subprocess.Popen[Any]) -> None:
         stopping = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stopping.set())
         try:
