@@ -163,6 +163,15 @@ class Cgroup:
                     found.update(int(p) for p in _read(Path(parent) / "cgroup.procs").split())
         return found
 
+    def wait_empty(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for every process to leave the cgroup on its own; True when it emptied."""
+        deadline = time.monotonic() + timeout
+        while self.pids():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
     def kill(self, timeout: float = 5.0) -> bool:
         """SIGKILL every process in the cgroup until it is empty; True when it emptied in time."""
         kill_file = self.root / self.relpath / "cgroup.kill"

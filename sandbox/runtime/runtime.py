@@ -36,6 +36,8 @@ from sandbox.runtime.cgroups import Cgroup
 REPO = Path(__file__).resolve().parents[2]
 NODE_IP = network.NODE_IP
 SHIM_TIMEOUT = 60.0
+# How long exec relays may take to exit once the container's PID 1 is gone, before they are killed with the rest.
+EXEC_RELAY_GRACE = 1.0
 SETSID = "/usr/bin/setsid"
 NSENTER = shutil.which("nsenter") or "/usr/bin/nsenter"
 SETPRIV = "/usr/bin/setpriv"
@@ -195,6 +197,10 @@ class ContainerHandle:
         returncode = await self._process.wait()
         finished = datetime.now(UTC)
         oom = await asyncio.to_thread(self._cgroup.oom_kills)
+        # The kernel ends every process of the container's PID namespace before its PID 1 is reaped, so what the
+        # cgroup may still hold are exec relays (nsenter lives outside that namespace) passing on the status they
+        # just collected. Killing one now would report 137 for a command that ended by itself.
+        await asyncio.to_thread(self._cgroup.wait_empty, EXEC_RELAY_GRACE)
         await asyncio.to_thread(self._cgroup.remove)
         if returncode < 0:
             sig: int | None = -returncode

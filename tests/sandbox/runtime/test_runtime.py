@@ -371,6 +371,23 @@ async def test_signal_reaches_pid_1(pod: Pod) -> None:
     assert await handle.stdout.read() == b"got TERM\n"
 
 
+async def test_exec_relay_may_finish_after_pid_1_exits(pod: Pod) -> None:
+    """An exec relay (in the container's cgroup, outside its PID namespace) still busy when PID 1 exits is let be:
+    killing it would report 137 for a command that ended by itself."""
+    needs_profile("busybox")
+    script = "trap 'exit 0' TERM; echo ready; while true; do sleep 0.1; done"
+    handle = await pod.start("c", "busybox", ["sh", "-c", script])
+    try:
+        assert await asyncio.wait_for(handle.stdout.readline(), WAIT) == b"ready\n"
+        relay = await asyncio.create_subprocess_exec("sleep", "0.3", preexec_fn=handle.join_cgroup)
+        handle.signal(signal.SIGTERM)
+        status = await asyncio.wait_for(handle.wait(), WAIT)
+    finally:
+        await handle.kill()
+    assert status.exit_code == 0
+    assert await relay.wait() == 0
+
+
 async def test_kill_leaves_no_process(pod: Pod, runtime: Runtime) -> None:
     needs_profile("busybox")
     handle = await pod.start("c", "busybox", ["sh", "-c", "sleep 300 & sleep 300 & echo ready; wait"])
