@@ -165,8 +165,13 @@ def test_log_collector_tutorial(kubectl137: Kubectl, core: client.CoreV1Api, nam
     assert top[0].split() == ["POD", "NAME", "CPU(cores)", "MEMORY(bytes)"]
     assert sorted(line.split()[1] for line in top[1:]) == ["log-collector", "nginx-container"]
 
-    # `logs --previous` after the container restarts.
-    k.ok("exec", "multi-container-pod", "-c", "nginx-container", "-n", namespace, "--", "nginx", "-s", "stop")
+    # `logs --previous` after the container restarts. `nginx -s stop` ends the master, the container's PID 1; the
+    # exec'd command runs in that PID namespace, so when the master is gone before the command has exited the kernel
+    # SIGKILLs the command and kubectl reports exit code 137 (on any node, not only this one). The restart is what
+    # shows that the stop worked.
+    stop = k("exec", "multi-container-pod", "-c", "nginx-container", "-n", namespace, "--", "nginx", "-s", "stop")
+    assert stop.returncode in (0, 137), stop.stderr
+    assert "signal process started" in stop.stderr
     pod = wait_for(core, namespace, "multi-container-pod", lambda p: container(p, "nginx-container").restart_count == 1)
     assert container(pod, "nginx-container").last_state.terminated.exit_code == 0
     previous = k.ok("logs", "multi-container-pod", "-c", "nginx-container", "-n", namespace, "--previous")
