@@ -586,27 +586,23 @@ def apply_defaults(
     """
     metadata = obj.setdefault("metadata", {})
     namespace = metadata.get("namespace") or ""
+    _default_kind(kind, obj)
     if kind == "Pod":
-        default_pod(obj)
         token_suffix = suffix() if callable(suffix) else suffix or random_suffix(rng)
         _admit_service_account(obj, namespace, service_account, token_suffix)
         _admit_priority(obj)
         _admit_toleration_seconds(obj)
         _prepare_pod(obj)
     elif kind == "Service":
-        default_service(obj)
         _allocate_cluster_ip(obj, used_cluster_ips, rng)
         _allocate_node_ports(obj, used_node_ports, rng)
         obj["status"] = {"loadBalancer": {}}
     elif kind == "Namespace":
-        if metadata.get("name"):
-            metadata.setdefault("labels", {})["kubernetes.io/metadata.name"] = metadata["name"]
         spec = obj.setdefault("spec", {})
         finalizers = spec.get("finalizers") or []
         spec["finalizers"] = finalizers if "kubernetes" in finalizers else [*finalizers, "kubernetes"]
         obj["status"] = {"phase": "Active"}
     elif kind == "PersistentVolumeClaim":
-        _default_pvc(obj)
         spec = obj["spec"]
         if "storageClassName" not in spec and default_storage_class:
             spec["storageClassName"] = default_storage_class
@@ -614,12 +610,6 @@ def apply_defaults(
         if "kubernetes.io/pvc-protection" not in finalizers:
             finalizers.append("kubernetes.io/pvc-protection")
         obj["status"] = {"phase": "Pending"}
-    elif kind == "Secret":
-        _default_secret(obj)
-    elif kind == "Event":
-        _default_event(obj)
-    elif kind == "Node":
-        _default_node(obj)
     return obj
 
 
@@ -654,10 +644,34 @@ def _default_node(node: dict) -> None:
         status["allocatable"] = dict(status["capacity"])
 
 
+def _default_namespace(namespace: dict) -> None:
+    metadata = namespace.setdefault("metadata", {})
+    if metadata.get("name"):
+        metadata.setdefault("labels", {})["kubernetes.io/metadata.name"] = metadata["name"]
+
+
+# Scheme defaulting by kind (with the conversion that folds a Secret's stringData into data): the first step of
+# both a create and an update.
+_SCHEME_DEFAULTS: dict[str, Callable[[dict], object]] = {
+    "Pod": default_pod,
+    "Service": default_service,
+    "Namespace": _default_namespace,
+    "PersistentVolumeClaim": _default_pvc,
+    "Secret": _default_secret,
+    "Event": _default_event,
+    "Node": _default_node,
+}
+
+
+def _default_kind(kind: str, obj: dict) -> None:
+    if defaults := _SCHEME_DEFAULTS.get(kind):
+        defaults(obj)
+
+
 def apply_update_defaults(kind: str, new: dict, old: dict) -> dict:
     """Fill in a replacement object as the server does on update (defaulting, PrepareForUpdate)."""
+    _default_kind(kind, new)
     if kind == "Pod":
-        default_pod(new)
         spec = new["spec"]
         if not spec.get("serviceAccountName") and old.get("spec", {}).get("serviceAccountName"):
             spec["serviceAccountName"] = old["spec"]["serviceAccountName"]
@@ -669,24 +683,13 @@ def apply_update_defaults(kind: str, new: dict, old: dict) -> dict:
         metadata["generation"] = generation + 1 if new.get("spec") != old.get("spec") else generation
         new["status"] = old.get("status", {})
     elif kind == "Service":
-        default_service(new)
         _keep_service_allocations(new, old)
         new["status"] = old.get("status", {"loadBalancer": {}})
     elif kind == "Namespace":
-        metadata = new.setdefault("metadata", {})
-        if metadata.get("name"):
-            metadata.setdefault("labels", {})["kubernetes.io/metadata.name"] = metadata["name"]
         new["spec"] = old.get("spec", {})
         new["status"] = old.get("status", {})
     elif kind == "PersistentVolumeClaim":
-        _default_pvc(new)
         new["status"] = old.get("status", {})
-    elif kind == "Secret":
-        _default_secret(new)
-    elif kind == "Event":
-        _default_event(new)
-    elif kind == "Node":
-        _default_node(new)
     return new
 
 
