@@ -12,6 +12,7 @@ from kubetext.formats import (
     is_relaxed_env_var_name,
 )
 from sandbox.api.validation.fields import (
+    PORT_PROTOCOLS,
     Errors,
     Object,
     int_or_string_port,
@@ -65,11 +66,7 @@ def _container_port(port: Object, at: str, names: set[str]) -> Errors:
     host_port = port.get("hostPort") or 0
     if host_port:
         errs += [invalid_value(f"{at}.hostPort", host_port, m) for m in is_port_num(host_port)]
-    protocol = text(port, "protocol")
-    if not protocol:
-        errs.append(required(f"{at}.protocol"))
-    elif protocol not in ("SCTP", "TCP", "UDP"):
-        errs.append(not_supported(f"{at}.protocol", protocol, ["SCTP", "TCP", "UDP"]))
+    errs += required_choice(port, "protocol", PORT_PROTOCOLS, at)
     return errs
 
 

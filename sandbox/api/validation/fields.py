@@ -16,6 +16,9 @@ from sandbox.errors import FieldError, invalid_value, not_supported, required
 Errors = list[FieldError]
 Object = dict[str, Any]
 
+# supportedPortProtocols: what a container port's and a Service port's protocol may be.
+PORT_PROTOCOLS = ["SCTP", "TCP", "UDP"]
+
 
 def text(obj: Object, key: str) -> str:
     """A string field, or "" when it is absent or not a string."""

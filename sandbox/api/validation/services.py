@@ -13,12 +13,14 @@ from kubetext.formats import (
     is_qualified_name,
 )
 from sandbox.api.validation.fields import (
+    PORT_PROTOCOLS,
     Errors,
     Object,
     go_string_slice,
     int_or_string_port,
     mapping,
     objects,
+    required_choice,
     strings,
     text,
     valid_ip,
@@ -59,11 +61,7 @@ def _service_port(port: Object, require_name: bool, names: set[str], path: str) 
         names.add(name)
     number = port.get("port") or 0
     errs += [invalid_value(f"{path}.port", number, m) for m in is_port_num(number)]
-    protocol = text(port, "protocol")
-    if not protocol:
-        errs.append(required(f"{path}.protocol"))
-    elif protocol not in ("SCTP", "TCP", "UDP"):
-        errs.append(not_supported(f"{path}.protocol", protocol, ["SCTP", "TCP", "UDP"]))
+    errs += required_choice(port, "protocol", PORT_PROTOCOLS, path)
     errs += int_or_string_port(port.get("targetPort", 0), f"{path}.targetPort")
     app_protocol = port.get("appProtocol")
     if isinstance(app_protocol, str):
