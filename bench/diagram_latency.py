@@ -21,12 +21,11 @@ import threading
 import time
 from pathlib import Path
 
-import yaml
 from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import kubectl, sandbox_and_dashboard
+from bench.harness import apply, kubectl, one_container_pod, sandbox_and_dashboard
 from tests.clusters import CURRENT_KUBECTL, SandboxProcess, kubectl_binary
 from tests.dashboard.e2e.browser import CHROMIUM, CHROMIUM_ARGS, wait_for
 
@@ -84,16 +83,7 @@ def main() -> None:
     with sandbox_and_dashboard() as (sandbox, podscope):
         try:
             for name in names:
-                pod = {
-                    "apiVersion": "v1",
-                    "kind": "Pod",
-                    "metadata": {"name": name},
-                    "spec": {
-                        "terminationGracePeriodSeconds": 1,
-                        "containers": [{"name": "worker", "image": "busybox", "command": ["sh", "-c", RESTARTABLE]}],
-                    },
-                }
-                kubectl(sandbox, "apply", "-f", "-", input=yaml.safe_dump(pod))
+                apply(sandbox, one_container_pod(name, "worker", "busybox", ["sh", "-c", RESTARTABLE]))
             kubectl(sandbox, "wait", "--for=condition=Ready", "pod", "--all", "--timeout=60s")
             baseline: dict[str, dict[str, float]] = {name: {} for name in names}
             watcher = watch_with_kubectl(sandbox, baseline)

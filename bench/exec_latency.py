@@ -39,13 +39,12 @@ from types import FrameType
 from urllib.parse import urlencode
 
 import aiohttp
-import yaml
 from playwright.sync_api import Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import kubectl, sandbox_and_dashboard
+from bench.harness import kubectl, one_container_pod, run_pod, sandbox_and_dashboard
 from tests.clusters import CURRENT_KUBECTL, SandboxProcess, kubectl_binary
 from tests.dashboard.e2e.browser import CHROMIUM, CHROMIUM_ARGS, wait_for
 from tests.dashboard.harness import Podscope
@@ -90,15 +89,7 @@ MEASURE = """() => {
 def producer_pod() -> dict:
     """The tutorial's producer: ubuntu appending a line to a file every 10 seconds."""
     loop = "while true; do echo $(hostname) $(date) >> /var/log/index.html; sleep 10; done"
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": POD},
-        "spec": {
-            "terminationGracePeriodSeconds": 1,
-            "containers": [{"name": CONTAINER, "image": "ubuntu", "command": ["/bin/bash", "-c", loop]}],
-        },
-    }
+    return one_container_pod(POD, CONTAINER, "ubuntu", ["/bin/bash", "-c", loop])
 
 
 def keystrokes(total: int) -> list[str]:
@@ -352,8 +343,7 @@ def run(options: argparse.Namespace) -> None:
     warning = ""
     with sandbox_and_dashboard() as (sandbox, podscope):
         try:
-            kubectl(sandbox, "apply", "-f", "-", input=yaml.safe_dump(producer_pod()))
-            kubectl(sandbox, "wait", "--for=condition=Ready", f"pod/{POD}", "--timeout=60s")
+            run_pod(sandbox, producer_pod())
             rows.append(("kubectl exec -it (pty)", measure_kubectl(sandbox, keys, options.warmup)))
             rows.append(("Podscope socket (aiohttp)", asyncio.run(measure_socket(podscope, keys, options.warmup))))
             if not options.skip_browser:

@@ -9,6 +9,9 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -50,3 +53,27 @@ def kubectl(sandbox: SandboxProcess, *args: str, input: str | None = None) -> st
         text=True,
         check=True,
     ).stdout
+
+
+def apply(sandbox: SandboxProcess, manifest: dict[str, Any]) -> None:
+    """`kubectl apply` one object."""
+    kubectl(sandbox, "apply", "-f", "-", input=yaml.safe_dump(manifest))
+
+
+def run_pod(sandbox: SandboxProcess, pod: dict[str, Any]) -> None:
+    """Apply a pod and wait until it is Ready."""
+    apply(sandbox, pod)
+    kubectl(sandbox, "wait", "--for=condition=Ready", f"pod/{pod['metadata']['name']}", "--timeout=60s")
+
+
+def one_container_pod(name: str, container: str, image: str, command: list[str]) -> dict[str, Any]:
+    """A pod of one container, given a second to stop once it is deleted."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "terminationGracePeriodSeconds": 1,
+            "containers": [{"name": container, "image": image, "command": command}],
+        },
+    }

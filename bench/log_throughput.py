@@ -26,12 +26,11 @@ import time
 from pathlib import Path
 
 import aiohttp
-import yaml
 from playwright.sync_api import Page, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import kubectl, sandbox_and_dashboard
+from bench.harness import apply, kubectl, one_container_pod, run_pod, sandbox_and_dashboard
 from tests.clusters import CURRENT_KUBECTL, SandboxProcess, kubectl_binary
 from tests.dashboard.e2e.browser import CHROMIUM, CHROMIUM_ARGS, wait_for
 from tests.dashboard.harness import Podscope
@@ -74,20 +73,7 @@ STAMP_ROWS = """() => {
 
 def printer_pod(name: str, rate: float, seconds: float, delay: float) -> dict:
     command = ["python3", "-c", PRINTER, str(rate), str(seconds), str(delay)]
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name},
-        "spec": {
-            "terminationGracePeriodSeconds": 1,
-            "containers": [{"name": "printer", "image": "python", "command": command}],
-        },
-    }
-
-
-def run_pod(sandbox: SandboxProcess, pod: dict) -> None:
-    kubectl(sandbox, "apply", "-f", "-", input=yaml.safe_dump(pod))
-    kubectl(sandbox, "wait", "--for=condition=Ready", f"pod/{pod['metadata']['name']}", "--timeout=60s")
+    return one_container_pod(name, "printer", "python", command)
 
 
 class KubectlFollower:
@@ -200,7 +186,7 @@ async def drain(sockets: list, seconds: float) -> None:
 def memory(sandbox: SandboxProcess, podscope: Podscope, session_cookie: str, token: str) -> None:
     names = [f"quiet-{i}" for i in range(20)]
     for name in names:
-        kubectl(sandbox, "apply", "-f", "-", input=yaml.safe_dump(printer_pod(name, 20, 0, delay=0)))
+        apply(sandbox, printer_pod(name, 20, 0, delay=0))
     kubectl(sandbox, "wait", "--for=condition=Ready", "pod", "--all", "--timeout=120s")
     assert podscope.process is not None
     pid = podscope.process.pid
