@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import weakref
 from collections.abc import Awaitable, Iterator
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -29,6 +28,7 @@ from kubernetes.aio.config.config_exception import ConfigException
 from kubernetes.config.config_exception import ConfigException as SyncConfigException
 
 from dashboard.kube.clusters import Cluster
+from dashboard.loops import PerLoop
 
 log = logging.getLogger(__name__)
 
@@ -250,12 +250,9 @@ class HealthMonitor:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-_monitors: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, HealthMonitor] = weakref.WeakKeyDictionary()
+_monitors = PerLoop(HealthMonitor)
 
 
 def monitor() -> HealthMonitor:
     """The monitor of the running event loop (daphne has one; each test has its own)."""
-    loop = asyncio.get_running_loop()
-    if loop not in _monitors:
-        _monitors[loop] = HealthMonitor()
-    return _monitors[loop]
+    return _monitors.get()

@@ -28,7 +28,6 @@ import logging
 import random
 import re
 import time
-import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from kubernetes.aio import client as aio_client
 from dashboard.kube import health, resources, watches
 from dashboard.kube.clusters import Cluster
 from dashboard.kube.resources import Invalid, KubeError, NotFound
+from dashboard.loops import PerLoop
 
 log = logging.getLogger(__name__)
 
@@ -789,12 +789,9 @@ class LogHub:
                 stream._finish(None)
 
 
-_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LogHub] = weakref.WeakKeyDictionary()
+_hubs = PerLoop(LogHub)
 
 
 def hub() -> LogHub:
     """The hub of the running event loop (daphne has one; each test has its own)."""
-    loop = asyncio.get_running_loop()
-    if loop not in _hubs:
-        _hubs[loop] = LogHub()
-    return _hubs[loop]
+    return _hubs.get()

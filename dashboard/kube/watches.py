@@ -18,7 +18,6 @@ import contextlib
 import json
 import logging
 import random
-import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +27,7 @@ from kubernetes.aio import client as aio_client
 from dashboard.kube import health, resources
 from dashboard.kube.clusters import Cluster
 from dashboard.kube.resources import KubeError
+from dashboard.loops import PerLoop
 
 log = logging.getLogger(__name__)
 
@@ -309,12 +309,9 @@ class WatchHub:
             await watch.join()
 
 
-_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WatchHub] = weakref.WeakKeyDictionary()
+_hubs = PerLoop(WatchHub)
 
 
 def hub() -> WatchHub:
     """The hub of the running event loop (daphne has one; each test has its own)."""
-    loop = asyncio.get_running_loop()
-    if loop not in _hubs:
-        _hubs[loop] = WatchHub()
-    return _hubs[loop]
+    return _hubs.get()
