@@ -93,6 +93,13 @@ def _names(namespace: str, name: str | None = None) -> None:
         raise Problem("Not a valid name", str(exc), 404) from None
 
 
+def _address(cluster_id: str, namespace: str, name: str | None = None) -> clusters.Cluster:
+    """The cluster of a namespace's or a pod's address, once the names in it are valid (a 404 if not)."""
+    found = _cluster(cluster_id)
+    _names(namespace, name)
+    return found
+
+
 async def _snapshot(request: HttpRequest, cluster: clusters.Cluster, namespace: str) -> Snapshot:
     """The namespace's pods from the shared watch, within the person's limit of namespaces watched at once."""
     user = await request.auser()
@@ -133,8 +140,7 @@ def login_token(request: HttpRequest, token: str) -> HttpResponse:
 
 @permission(VIEW_PODS)
 async def pod_list(request: HttpRequest, cluster: str, namespace: str) -> HttpResponse:
-    found, now = _cluster(cluster), datetime.now(UTC)
-    _names(namespace)
+    found, now = _address(cluster, namespace), datetime.now(UTC)
     query = pod_table.Query.from_params(request.GET)
     snapshot, namespaces = await asyncio.gather(
         _snapshot(request, found, namespace), resources.list_namespaces_or(found, namespace)
@@ -147,8 +153,7 @@ async def pod_list(request: HttpRequest, cluster: str, namespace: str) -> HttpRe
 
 @permission(VIEW_PODS)
 async def pod_detail(request: HttpRequest, cluster: str, namespace: str, name: str) -> HttpResponse:
-    found = _cluster(cluster)
-    _names(namespace, name)
+    found = _address(cluster, namespace, name)
     snapshot = await _snapshot(request, found, namespace)
     pod = snapshot.pods.get(name)
     if pod is None and snapshot.synced:
@@ -169,8 +174,7 @@ async def pod_detail(request: HttpRequest, cluster: str, namespace: str, name: s
 
 @permission(VIEW_PODS)
 async def pod_diagram(request: HttpRequest, cluster: str, namespace: str, name: str) -> HttpResponse:
-    found = _cluster(cluster)
-    _names(namespace, name)
+    found = _address(cluster, namespace, name)
     pod = (await _snapshot(request, found, namespace)).pods.get(name)
     if pod is None:
         raise Problem("Pod not found", f'There is no pod "{name}" in namespace "{namespace}".', 404)
@@ -180,8 +184,7 @@ async def pod_diagram(request: HttpRequest, cluster: str, namespace: str, name: 
 @require_POST
 @permission(WRITE_PODS)
 async def pod_delete(request: HttpRequest, cluster: str, namespace: str, name: str) -> HttpResponse:
-    found = _cluster(cluster)
-    _names(namespace, name)
+    found = _address(cluster, namespace, name)
     try:
         await resources.delete_pod(found, namespace, name)
     except resources.KubeError as exc:
@@ -193,8 +196,7 @@ async def pod_delete(request: HttpRequest, cluster: str, namespace: str, name: s
 @permission(READ_LOGS)
 async def pod_log(request: HttpRequest, cluster: str, namespace: str, name: str) -> StreamingHttpResponse:
     """Download a container's whole log, or every container's one after another when none is named."""
-    found = _cluster(cluster)
-    _names(namespace, name)
+    found = _address(cluster, namespace, name)
     try:
         container = request.GET.get("container", "")
         names = [check_container(container)] if container else None
@@ -244,8 +246,7 @@ async def pod_port(
     attempt = proxy.attempt_of(request, user, cluster, namespace, name, port)
     try:
         await proxy.admit(request, user, token)
-        found = _cluster(cluster)
-        _names(namespace, name)
+        found = _address(cluster, namespace, name)
         return await proxy.forward(request, attempt, found, namespace, name, port, token)
     except (Problem, proxy.Failed) as exc:
         await attempt.end(proxy.outcome_text(exc.status, exc.message), refused=getattr(exc, "refused", False))
@@ -262,8 +263,7 @@ def _port_link(request: HttpRequest, cluster: str, namespace: str, name: str, po
 @permission(EXEC_PODS)
 async def pod_port_open(request: HttpRequest, cluster: str, namespace: str, name: str, port: int) -> HttpResponse:
     """A pod's port asked for without its token: offer the link on Podscope's own page, never follow it blindly."""
-    found = _cluster(cluster)
-    _names(namespace, name)
+    found = _address(cluster, namespace, name)
     if not 1 <= port <= 65535:
         raise Problem("Not a port", f"{port} is not a TCP port: ports go from 1 to 65535.", 404)
     raise Problem(
@@ -279,8 +279,7 @@ async def pod_port_open(request: HttpRequest, cluster: str, namespace: str, name
 @permission(EXEC_PODS)
 async def pod_terminal(request: HttpRequest, cluster: str, namespace: str, name: str) -> HttpResponse:
     """A terminal in one of the pod's containers; the exec socket (sockets.terminals.ExecConsumer) does the work."""
-    found = _cluster(cluster)
-    _names(namespace, name)
+    found = _address(cluster, namespace, name)
     try:
         pod, allowed = await asyncio.gather(
             resources.get_pod(found, namespace, name), resources.can_i(found, namespace, "create", "pods", "exec", name)
