@@ -42,6 +42,19 @@ def go_repr(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
+def json_kind(value: Any) -> str:
+    """The name Go's JSON decoder gives a decoded value's type in `json: cannot unmarshal <name> into ...`."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
 @dataclass(frozen=True)
 class FieldError:
     """One field validation error (field.Error): its type, the JSON path, the bad value and a detail."""

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox.errors import ApiError, bad_request
+from sandbox.errors import ApiError, bad_request, json_kind
 
 # -- list schemas -------------------------------------------------------------------------------
 
@@ -116,19 +116,6 @@ def _unwrapped(message: str) -> ApiError:
     return ApiError(500, "", message)
 
 
-def _json_kind(value: Any) -> str:
-    """The JSON type name Go's decoder puts in `cannot unmarshal X into ...`."""
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "bool"
-    return "number"
-
-
 def go_value(value: Any) -> str:
     """Format a decoded JSON value the way Go's %v prints a map[string]interface{}."""
     if isinstance(value, dict):
@@ -158,10 +145,10 @@ def json_patch(doc: dict, ops: list) -> dict:
     if ops is None:
         return copy.deepcopy(doc)
     if not isinstance(ops, list):
-        raise bad_request(f"json: cannot unmarshal {_json_kind(ops)} into Go value of type jsonpatch.Patch")
+        raise bad_request(f"json: cannot unmarshal {json_kind(ops)} into Go value of type jsonpatch.Patch")
     for op in ops:
         if op is not None and not isinstance(op, dict):
-            raise bad_request(f"json: cannot unmarshal {_json_kind(op)} into Go value of type jsonpatch.Operation")
+            raise bad_request(f"json: cannot unmarshal {json_kind(op)} into Go value of type jsonpatch.Operation")
     if len(ops) > _MAX_OPERATIONS:
         raise ApiError(
             413,
@@ -321,7 +308,7 @@ _DELETE_FROM = "$deleteFromPrimitiveList/"
 def strategic_merge_patch(doc: dict, patch: dict, kind: str) -> dict:
     """Apply a Kubernetes strategic merge patch to an object of a core/v1 kind."""
     if not isinstance(patch, dict):
-        raise bad_request(f"json: cannot unmarshal {_json_kind(patch)} into Go value of type map[string]interface {{}}")
+        raise bad_request(f"json: cannot unmarshal {json_kind(patch)} into Go value of type map[string]interface {{}}")
     return _StrategicMerge(kind).merge_map(copy.deepcopy(doc), copy.deepcopy(patch), "")
 
 
@@ -449,7 +436,7 @@ class _StrategicMerge:
                 _check_order(changes, order, key)
                 merged = self.merge_list(current or [], changes, sub)
             else:
-                raise _unwrapped(f"expected []interface {{}}, but got {_json_kind(changes)}")
+                raise _unwrapped(f"expected []interface {{}}, but got {json_kind(changes)}")
             original[field] = _normalize_order(merged, order, current or [], key) if schema else merged
 
     def delete_from_primitive_lists(self, original: dict, patch: dict) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 from kubernetes.client import models
 from pydantic import BaseModel
 
-from sandbox.errors import ApiError, bad_request, invalid, invalid_value, not_supported
+from sandbox.errors import ApiError, bad_request, invalid, invalid_value, json_kind, not_supported
 
 VALIDATION_MODES = ("Strict", "Warn", "Ignore")
 
@@ -370,18 +370,6 @@ class _Decoding:
             self.strict.append(message)
 
 
-def _json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
 def _number_literal(value: int | float) -> str:
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
         return f"{value:.1f}"
@@ -410,7 +398,7 @@ def _walk(value: Any, node: Node, d: _Decoding, path: str, struct: str, stack: l
     """Check one JSON value against its node; return the value as the Go round trip would leave it."""
     if isinstance(node, Struct):
         if not isinstance(value, dict):
-            d.save(_type_error(_json_kind(value), struct, stack, _go_type(node)))
+            d.save(_type_error(json_kind(value), struct, stack, _go_type(node)))
             return value
         known = fields(node.model)
         owner = go_name(node.model)
@@ -431,7 +419,7 @@ def _walk(value: Any, node: Node, d: _Decoding, path: str, struct: str, stack: l
         return value
     if isinstance(node, Array):
         if not isinstance(value, list):
-            d.save(_type_error(_json_kind(value), struct, stack, _go_type(node)))
+            d.save(_type_error(json_kind(value), struct, stack, _go_type(node)))
             return value
         for i, item in enumerate(value):
             if item is None:
@@ -441,7 +429,7 @@ def _walk(value: Any, node: Node, d: _Decoding, path: str, struct: str, stack: l
         return value
     if isinstance(node, Map):
         if not isinstance(value, dict):
-            d.save(_type_error(_json_kind(value), struct, stack, node.go))
+            d.save(_type_error(json_kind(value), struct, stack, node.go))
             return value
         for key, item in value.items():
             if item is None:
@@ -473,13 +461,13 @@ def _read_int_or_string(value: Any, node: Scalar, d: _Decoding, struct: str, sta
         return value
     if isinstance(value, int) and not isinstance(value, bool) and -(2**31) <= value < 2**31:
         return value
-    shown = "number " + _number_literal(value) if _json_kind(value) == "number" else _json_kind(value)
+    shown = "number " + _number_literal(value) if json_kind(value) == "number" else json_kind(value)
     raise _Fatal(_type_error(shown, "", [], "int32"))
 
 
 def _read_time(value: Any, node: Scalar, d: _Decoding, struct: str, stack: list[str]) -> Any:
     if not isinstance(value, str):
-        raise _Fatal(_type_error(_json_kind(value), "", [], "string"))
+        raise _Fatal(_type_error(json_kind(value), "", [], "string"))
     micro = node.kind == "microtime"
     try:
         return format_time(parse_time(value, micro=micro), micro=micro)
@@ -491,7 +479,7 @@ def _read_bytes(value: Any, node: Scalar, d: _Decoding, struct: str, stack: list
     if isinstance(value, list) and all(isinstance(b, int) and 0 <= b < 256 for b in value):
         return base64.b64encode(bytes(value)).decode()
     if not isinstance(value, str):
-        d.save(_type_error(_json_kind(value), struct, stack, node.go))
+        d.save(_type_error(json_kind(value), struct, stack, node.go))
         return value
     problem = base64_error(value)
     if problem:
@@ -501,13 +489,13 @@ def _read_bytes(value: Any, node: Scalar, d: _Decoding, struct: str, stack: list
 
 def _read_bool(value: Any, node: Scalar, d: _Decoding, struct: str, stack: list[str]) -> Any:
     if not isinstance(value, bool):
-        d.save(_type_error(_json_kind(value), struct, stack, node.go))
+        d.save(_type_error(json_kind(value), struct, stack, node.go))
     return value
 
 
 def _read_integer(value: Any, node: Scalar, d: _Decoding, struct: str, stack: list[str]) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        d.save(_type_error(_json_kind(value), struct, stack, node.go))
+        d.save(_type_error(json_kind(value), struct, stack, node.go))
         return value
     bits = 32 if node.kind == "int32" else 64
     if isinstance(value, float) or not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
@@ -517,7 +505,7 @@ def _read_integer(value: Any, node: Scalar, d: _Decoding, struct: str, stack: li
 
 def _read_string(value: Any, node: Scalar, d: _Decoding, struct: str, stack: list[str]) -> Any:
     if not isinstance(value, str):
-        d.save(_type_error(_json_kind(value), struct, stack, node.go))
+        d.save(_type_error(json_kind(value), struct, stack, node.go))
     return value
 
 
@@ -549,10 +537,10 @@ def _check_type_meta(obj: Any) -> str | None:
         'struct { APIVersion string "json:\\"apiVersion,omitempty\\""; Kind string "json:\\"kind,omitempty\\"" }'
     )
     if not isinstance(obj, dict):
-        return f"json: cannot unmarshal {_json_kind(obj)} into Go value of type {anonymous}"
+        return f"json: cannot unmarshal {json_kind(obj)} into Go value of type {anonymous}"
     for key in ("apiVersion", "kind"):
         if key in obj and obj[key] is not None and not isinstance(obj[key], str):
-            return _type_error(_json_kind(obj[key]), "", [key], "string")
+            return _type_error(json_kind(obj[key]), "", [key], "string")
     return None
 
 
