@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +14,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -37,6 +39,7 @@ from dashboard.text import sentence
 
 arender = sync_to_async(render)
 AsyncView = Callable[..., Coroutine[Any, Any, HttpResponseBase]]
+AnyView = Callable[..., Any]
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -58,23 +61,42 @@ def problem_page(request: HttpRequest, exc: Problem) -> HttpResponse:
     return render(request, "dashboard/problem.html", context, status=exc.status)
 
 
-def permission(perm: str) -> Callable[[AsyncView], AsyncView]:
-    """Refuse (403) an async view to users without `perm`; answer Problem with its own page."""
+def refuse_unless(allowed: Callable[[User | AnonymousUser], bool]) -> Callable[[AnyView], AnyView]:
+    """Refuse (403) a view, sync or async, to users `allowed` turns down; answer Problem with its own page."""
 
-    def decorator(view: AsyncView) -> AsyncView:
+    def decorator(view: AnyView) -> AnyView:
+        if inspect.iscoroutinefunction(view):
+
+            @functools.wraps(view)
+            async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+                if not await sync_to_async(allowed)(await request.auser()):
+                    raise PermissionDenied
+                try:
+                    response: HttpResponseBase = await view(request, *args, **kwargs)
+                except Problem as exc:
+                    return await sync_to_async(problem_page)(request, exc)
+                return response
+
+            return async_wrapper
+
         @functools.wraps(view)
-        async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-            user = await request.auser()
-            if not await sync_to_async(user.has_perm)(perm):
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            if not allowed(request.user):
                 raise PermissionDenied
             try:
-                return await view(request, *args, **kwargs)
+                response: HttpResponseBase = view(request, *args, **kwargs)
             except Problem as exc:
-                return await sync_to_async(problem_page)(request, exc)
+                return problem_page(request, exc)
+            return response
 
         return wrapper
 
     return decorator
+
+
+def permission(perm: str) -> Callable[[AsyncView], AsyncView]:
+    """Refuse (403) an async view to users without `perm`; answer Problem with its own page."""
+    return refuse_unless(lambda user: user.has_perm(perm))
 
 
 def _cluster(cluster_id: str) -> clusters.Cluster:

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import functools
-import inspect
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
@@ -24,7 +19,7 @@ from django.utils.http import content_disposition_header
 from dashboard import asciicast
 from dashboard.headers import inline_styles
 from dashboard.models import SessionRecord
-from dashboard.views import Problem, problem_page
+from dashboard.views import Problem, refuse_unless
 
 PAGE_SIZE = 100
 # Idle gaps longer than this are shortened when replaying, as asciinema's idle_time_limit does.
@@ -35,33 +30,8 @@ CHUNK = 64 * 1024
 OUTCOMES = {"allowed": True, "refused": False}
 
 
-def staff_only(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Refuse (403) a view to users who are not staff; answer Problem with its own page."""
-    if inspect.iscoroutinefunction(view):
-
-        @functools.wraps(view)
-        async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-            if not (await request.auser()).is_staff:
-                raise PermissionDenied
-            try:
-                response: HttpResponseBase = await view(request, *args, **kwargs)
-            except Problem as exc:
-                return await sync_to_async(problem_page)(request, exc)
-            return response
-
-        return async_wrapper
-
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if not request.user.is_staff:
-            raise PermissionDenied
-        try:
-            response: HttpResponseBase = view(request, *args, **kwargs)
-        except Problem as exc:
-            return problem_page(request, exc)
-        return response
-
-    return wrapper
+# Refuses (403) a view to users who are not staff; answers Problem with its own page.
+staff_only = refuse_unless(lambda user: user.is_staff)
 
 
 @dataclass
