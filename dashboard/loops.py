@@ -1,4 +1,4 @@
-"""One object per running event loop: the hubs and monitors that the server's sockets and pages share.
+"""One object per running event loop: the hubs, monitors and socket registry that the server's sockets and pages share.
 
 Daphne runs one event loop, so there each is a single object; every async test has a loop of its own, and so
 objects of its own that never leak tasks or connections into the next test. A loop's object goes with it.
@@ -7,6 +7,7 @@ objects of its own that never leak tasks or connections into the next test. A lo
 from __future__ import annotations
 
 import asyncio
+import threading
 import weakref
 from collections.abc import Callable
 from typing import Generic, TypeVar
@@ -20,10 +21,18 @@ class PerLoop(Generic[T]):
     def __init__(self, make: Callable[[], T]) -> None:
         self._make = make
         self._made: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T] = weakref.WeakKeyDictionary()
+        # Signal receivers, in other threads, list the objects while loops make theirs.
+        self._lock = threading.Lock()
 
     def get(self) -> T:
         """The running loop's object, made now if it has none yet."""
         loop = asyncio.get_running_loop()
-        if loop not in self._made:
-            self._made[loop] = self._make()
-        return self._made[loop]
+        with self._lock:
+            if loop not in self._made:
+                self._made[loop] = self._make()
+            return self._made[loop]
+
+    def items(self) -> list[tuple[asyncio.AbstractEventLoop, T]]:
+        """Each loop with its object, as they are now; safe from any thread."""
+        with self._lock:
+            return list(self._made.items())

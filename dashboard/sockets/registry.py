@@ -15,9 +15,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-import threading
 import time
-import weakref
 from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -29,6 +27,7 @@ from django.conf import settings
 from django.contrib.auth import get_user
 from django.http import HttpRequest
 
+from dashboard.loops import PerLoop
 from dashboard.sockets.codes import FORBIDDEN, GOING_AWAY, SIGNED_OUT, TOO_MANY, Refusal
 
 if TYPE_CHECKING:
@@ -247,25 +246,17 @@ def _recheck(tickets: Iterable[Ticket]) -> list[tuple[Ticket, Refusal]]:
     return revoked
 
 
-_registries: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Registry] = weakref.WeakKeyDictionary()
-# Signal receivers read the registries from other threads.
-_registries_lock = threading.Lock()
+_registries = PerLoop(Registry)
 
 
 def registry() -> Registry:
     """The registry of the running event loop (daphne has one; each test has its own)."""
-    loop = asyncio.get_running_loop()
-    with _registries_lock:
-        if loop not in _registries:
-            _registries[loop] = Registry()
-        return _registries[loop]
+    return _registries.get()
 
 
 def _each_registry(method: str, *args: Any) -> None:
     """Call a Registry method on every event loop's registry, from any thread (signal handlers run in threads)."""
-    with _registries_lock:
-        found = list(_registries.items())
-    for loop, reg in found:
+    for loop, reg in _registries.items():
         if loop.is_closed():
             continue
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
