@@ -2,11 +2,14 @@
 
 Daphne runs one event loop, so there each is a single object; every async test has a loop of its own, and so
 objects of its own that never leak tasks or connections into the next test. A loop's object goes with it.
+
+Also here: TaskOwner, the stop and join of an object (a watch, a log stream) that runs one task.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import weakref
 from collections.abc import Callable
@@ -36,3 +39,21 @@ class PerLoop(Generic[T]):
         """Each loop with its object, as they are now; safe from any thread."""
         with self._lock:
             return list(self._made.items())
+
+
+class TaskOwner:
+    """An object running one task at a time, kept in `_task`: `stop()` cancels it, `join()` waits until it ended.
+
+    A hub stops all its objects first and then joins them, so that they all wind down at once.
+    """
+
+    _task: asyncio.Task[None] | None = None
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def join(self) -> None:
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

@@ -39,7 +39,7 @@ from kubernetes.aio import client as aio_client
 from dashboard.kube import health, resources, watches
 from dashboard.kube.clusters import Cluster
 from dashboard.kube.resources import Invalid, KubeError, NotFound
-from dashboard.loops import PerLoop
+from dashboard.loops import PerLoop, TaskOwner
 
 log = logging.getLogger(__name__)
 
@@ -258,7 +258,7 @@ class _Instance:
     restarts: int
 
 
-class LogStream:
+class LogStream(TaskOwner):
     """The upstream follow of one container's log, kept running while anyone subscribes."""
 
     def __init__(
@@ -282,7 +282,6 @@ class LogStream:
         self._last_waiting = ""
         self._last_error = ""
         self._instance: _Instance | None = None  # the instance the current request reads, when the status said
-        self._task: asyncio.Task[None] | None = None
         self._idle: asyncio.TimerHandle | None = None
         self._uid = ""
         # The last line passed on: its timestamp and how many lines carried exactly that timestamp.
@@ -356,13 +355,7 @@ class LogStream:
         if self._idle is not None:
             self._idle.cancel()
             self._idle = None
-        if self._task is not None:
-            self._task.cancel()
-
-    async def join(self) -> None:
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        super().stop()
 
     def _notice(self, kind: str, message: str, *, state: bool = False) -> None:
         notice = Notice(self.container, kind, message)

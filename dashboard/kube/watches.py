@@ -27,7 +27,7 @@ from kubernetes.aio import client as aio_client
 from dashboard.kube import health, resources
 from dashboard.kube.clusters import Cluster
 from dashboard.kube.resources import KubeError
-from dashboard.loops import PerLoop
+from dashboard.loops import PerLoop, TaskOwner
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class Subscription:
             self._watch.unsubscribe(self)
 
 
-class NamespaceWatch:
+class NamespaceWatch(TaskOwner):
     """The list+watch of one namespace's pods, kept running while anyone subscribes."""
 
     def __init__(self, hub: WatchHub, cluster: Cluster, namespace: str) -> None:
@@ -100,7 +100,6 @@ class NamespaceWatch:
         self.subscribers: set[Subscription] = set()
         self.lists = 0  # how many times the namespace was listed: once, plus once per relist
         self._delay = BACKOFF_FIRST
-        self._task: asyncio.Task[None] | None = None
         self._idle: asyncio.TimerHandle | None = None
         self._first = asyncio.Event()
 
@@ -132,15 +131,6 @@ class NamespaceWatch:
         if not self.subscribers:
             self.hub._forget(self)
             self.stop()
-
-    def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-
-    async def join(self) -> None:
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     def _notify(self, names: set[str]) -> None:
         for sub in list(self.subscribers):
