@@ -42,6 +42,36 @@ def go_repr(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
+def go_value(value: Any) -> str:
+    """Render a decoded JSON value as Go's %v (or %+v) prints it from a map[string]interface{}.
+
+    Go decodes every JSON number into a float64, so 2.0 prints as 2.
+    """
+    if isinstance(value, dict):
+        return "map[" + " ".join(f"{k}:{go_value(value[k])}" for k in sorted(value)) + "]"
+    if isinstance(value, list):
+        return "[" + " ".join(go_value(v) for v in value) + "]"
+    if value is None:
+        return "<nil>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return _go_float(value)
+    return str(value)
+
+
+def _go_float(value: float) -> str:
+    # %v of a float64 is strconv's shortest 'g' form with exponents from 1e21 up.
+    if value.is_integer() and abs(value) < 1e21:
+        return str(int(value))
+    text = repr(value)
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        sign = "-" if exponent.startswith("-") else "+"
+        return f"{mantissa}e{sign}{abs(int(exponent)):02d}"
+    return text
+
+
 def json_kind(value: Any) -> str:
     """The name Go's JSON decoder gives a decoded value's type in `json: cannot unmarshal <name> into ...`."""
     if isinstance(value, bool):

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox.errors import ApiError, bad_request, json_kind
+from sandbox.errors import ApiError, bad_request, go_value, json_kind
 
 # -- list schemas -------------------------------------------------------------------------------
 
@@ -114,19 +114,6 @@ def _unprocessable() -> ApiError:
 def _unwrapped(message: str) -> ApiError:
     # Errors the patch libraries return as plain Go errors reach the client as a reasonless 500.
     return ApiError(500, "", message)
-
-
-def go_value(value: Any) -> str:
-    """Format a decoded JSON value the way Go's %v prints a map[string]interface{}."""
-    if isinstance(value, dict):
-        return "map[" + " ".join(f"{k}:{go_value(v)}" for k, v in sorted(value.items())) + "]"
-    if isinstance(value, list):
-        return "[" + " ".join(go_value(v) for v in value) + "]"
-    if value is None:
-        return "<nil>"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 # -- JSON patch (RFC 6902) ----------------------------------------------------------------------

@@ -340,7 +340,7 @@ def patch_object(store: Store, call: Call) -> tuple[dict[str, Any], int]:
         new = patch.merge_patch(live, body)
     else:
         new = patch.strategic_merge_patch(live, body, r.kind)
-    shown = schema.patch_repr(body) if kind == "strategic" else None
+    shown = errors.go_value(body) if kind == "strategic" else None
     call.warnings = schema.decode(r.kind, new, call.query.get("fieldValidation", ""), verb="patch", patch=shown)
     new.setdefault("metadata", {})
     _check_identity(call, new)

@@ -553,7 +553,7 @@ def decode(
     what the server would store: unknown fields are dropped (Warn, Ignore), nulls are removed,
     quantities and timestamps take their canonical form. Wrong JSON types always fail with 400;
     unknown fields fail only in Strict. With verb="patch" (`obj` being the patched object) failures
-    are the 422 Invalid on field `patch` instead, showing `patch`: `patch_repr(body)` for a strategic
+    are the 422 Invalid on field `patch` instead, showing `patch`: `go_value(body)` for a strategic
     merge patch, the patched object's JSON (the default) for JSON and merge patches.
     """
     if verb == "patch" and patch is None:
@@ -594,33 +594,6 @@ def _decode_failure(kind: str, obj: Any, message: str, patch: str | None, typed:
     version = obj.get("apiVersion") or "v1"
     version = version.rsplit("/", 1)[-1]
     return bad_request(f'{obj.get("kind") or kind} in version "{version}" cannot be handled as a {kind}: {message}')
-
-
-def patch_repr(value: Any) -> str:
-    """Render a decoded patch as Go's `%+v` prints a map[string]interface{} (the server's 422 shows it)."""
-    if isinstance(value, dict):
-        return "map[" + " ".join(f"{k}:{patch_repr(value[k])}" for k in sorted(value)) + "]"
-    if isinstance(value, list):
-        return "[" + " ".join(patch_repr(v) for v in value) + "]"
-    if value is None:
-        return "<nil>"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return _go_float(value)
-    return str(value)
-
-
-def _go_float(value: float) -> str:
-    # %v of a float64 is strconv's shortest 'g' form with exponents from 1e21 up.
-    if value.is_integer() and abs(value) < 1e21:
-        return str(int(value))
-    text = repr(value)
-    if "e" in text:
-        mantissa, exponent = text.split("e")
-        sign = "-" if exponent.startswith("-") else "+"
-        return f"{mantissa}e{sign}{abs(int(exponent)):02d}"
-    return text
 
 
 # --- resource.Quantity ------------------------------------------------------------------------------------

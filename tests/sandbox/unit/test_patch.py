@@ -630,6 +630,14 @@ SMP_ERRORS = [
         "map: map[image:x] does not contain declared merge key: name",
     ),
     (
+        # Go decodes JSON numbers into float64 and %v prints a whole one without a fraction.
+        "numbers_in_message_print_like_go",
+        {"spec": {"containers": [{"image": "x", "ports": [{"containerPort": 80.0}], "weight": 0.5}]}},
+        500,
+        "",
+        "map: map[image:x ports:[map[containerPort:80]] weight:0.5] does not contain declared merge key: name",
+    ),
+    (
         "unknown_patch_type",
         {"spec": {"$patch": "frob"}},
         500,

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from sandbox.api import schema
-from sandbox.errors import ApiError
+from sandbox.errors import ApiError, go_value
 
 EXAMPLES = sorted(Path(__file__).parents[3].joinpath("examples").glob("*.yaml"))
 KINDS = [
@@ -247,7 +247,7 @@ def test_decode_removes_nulls_like_a_go_round_trip() -> None:
 def test_decode_patch_answers_422_on_the_patch_field() -> None:
     patch = {"spec": {"containers": [{"name": "app", "imagee": "nginx:2"}]}}
     merged = _pod(containers=[{"name": "app", "image": "nginx", "imagee": "nginx:2"}])
-    error = _decode_error("Pod", merged, patch=schema.patch_repr(patch))
+    error = _decode_error("Pod", merged, patch=go_value(patch))
     assert (error.code, error.reason) == (422, "Invalid")
     assert error.message == (
         ' "" is invalid: patch: Invalid value: "map[spec:map[containers:[map[imagee:nginx:2 name:app]]]]": '
@@ -274,8 +274,8 @@ def test_decode_patch_shows_the_patched_object_when_no_patch_is_given() -> None:
         ([], "[]"),
     ],
 )
-def test_patch_repr_prints_like_go_percent_plus_v(value: object, rendered: str) -> None:
-    assert schema.patch_repr(value) == rendered
+def test_go_value_prints_like_go_percent_plus_v(value: object, rendered: str) -> None:
+    assert go_value(value) == rendered
 
 
 def test_decode_rejects_unknown_field_validation_values() -> None:
