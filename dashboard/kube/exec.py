@@ -23,7 +23,7 @@ import aiohttp
 
 from dashboard.kube.clusters import Cluster
 from dashboard.kube.resources import KubeError, NotFound, get_pod
-from dashboard.kube.streams import Upstream, open_stream
+from dashboard.kube.streams import Frame, Upstream, open_stream
 
 PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 STDIN, STDOUT, STDERR, STATUS, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
@@ -178,25 +178,18 @@ class ExecSession:
 
     async def _next(self) -> bytes | None:
         """The next piece of output, or None once the session has ended (and `exit` is set)."""
-        socket = self.upstream.socket
         while self.exit is None:
-            msg = await socket.receive()
-            if msg.type == aiohttp.WSMsgType.BINARY:
-                data: bytes = msg.data
-                if not data:
-                    continue
-                channel, payload = data[0], data[1:]
-                if channel in (STDOUT, STDERR):
-                    if payload:
-                        self.bytes_out += len(payload)
-                        return payload
-                elif channel == STATUS:
+            got = await self.upstream.receive()
+            if isinstance(got, Frame):
+                if got.channel in (STDOUT, STDERR):
+                    if got.payload:
+                        self.bytes_out += len(got.payload)
+                        return got.payload
+                elif got.channel == STATUS:
                     # The status comes last; the server then closes the socket.
-                    self.exit = parse_status(payload)
+                    self.exit = parse_status(got.payload)
                 # v5's CLOSE and anything unknown carry nothing for a person.
-            elif msg.type == aiohttp.WSMsgType.TEXT:
-                continue
-            else:
+            elif got.type != aiohttp.WSMsgType.TEXT:
                 # Closed without a status: v5 servers send one for every ending, so this is a lost connection.
                 self.exit = Exit(None, "the connection to the API server ended without an exit status")
         return None

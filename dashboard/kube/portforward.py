@@ -16,7 +16,7 @@ import aiohttp
 
 from dashboard.kube.clusters import Cluster
 from dashboard.kube.resources import KubeError
-from dashboard.kube.streams import Upstream, open_stream
+from dashboard.kube.streams import Frame, Upstream, open_stream
 
 PROTOCOL = "v4.channel.k8s.io"
 DATA, ERROR = 0, 1
@@ -121,28 +121,23 @@ class PortConnection:
 
     async def _chunks(self) -> AsyncIterator[bytes]:
         """The pod's bytes as they come, until its side closes; PortRefused for the kubelet's error text."""
-        socket = self.upstream.socket
         while not self._ended:
-            msg = await socket.receive()
-            if msg.type == aiohttp.WSMsgType.BINARY:
-                data: bytes = msg.data
-                if not data:
-                    continue
-                channel, payload = data[0], data[1:]
-                if channel == DATA and payload:
-                    self.bytes_out += len(payload)
-                    yield payload
-                elif channel == ERROR and payload:
+            got = await self.upstream.receive()
+            if isinstance(got, Frame):
+                if got.channel == DATA and got.payload:
+                    self.bytes_out += len(got.payload)
+                    yield got.payload
+                elif got.channel == ERROR and got.payload:
                     self._ended = True
-                    text = payload.decode("utf-8", "replace")
+                    text = got.payload.decode("utf-8", "replace")
                     raise PortRefused(error_sentence(self.pod, self.port, text), status=502)
-            elif msg.type == aiohttp.WSMsgType.TEXT:
+            elif got.type == aiohttp.WSMsgType.TEXT:
                 self._ended = True
                 raise KubeError(f"the API server sent text on the port-forward to pod {self.pod}", status=502)
-            elif msg.type == aiohttp.WSMsgType.ERROR:
+            elif got.type == aiohttp.WSMsgType.ERROR:
                 self._ended = True
                 raise KubeError(
-                    f"the port-forward to pod {self.pod} broke: {msg.data or 'the connection was lost'}", status=502
+                    f"the port-forward to pod {self.pod} broke: {got.data or 'the connection was lost'}", status=502
                 )
             else:
                 # CLOSE, CLOSING or CLOSED: the pod's side of the connection has ended.

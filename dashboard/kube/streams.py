@@ -40,6 +40,14 @@ _REFUSED = {
 }
 
 
+@dataclass(frozen=True)
+class Frame:
+    """A binary message of the channel protocols (exec, portforward): its first byte names the channel."""
+
+    channel: int
+    payload: bytes
+
+
 @dataclass(eq=False)
 class Upstream:
     """An open websocket to the API server and the session that carries it; `close()` ends both."""
@@ -51,6 +59,16 @@ class Upstream:
 
     def __post_init__(self) -> None:
         _open.add(self)
+
+    async def receive(self) -> Frame | aiohttp.WSMessage:
+        """The next binary message as a Frame, skipping empty ones; any other message (text, close, error) as is."""
+        while True:
+            msg = await self.socket.receive()
+            if msg.type != aiohttp.WSMsgType.BINARY:
+                return msg
+            data: bytes = msg.data
+            if data:
+                return Frame(data[0], data[1:])
 
     async def close(self) -> None:
         if self._closed:
