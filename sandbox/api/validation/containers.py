@@ -311,8 +311,20 @@ def _probes_and_lifecycle(container: Object, grace: int | None, path: str) -> Er
 # --- security ----------------------------------------------------------------------------------------------
 
 
-def seccomp_profile(profile: Object, path: str) -> Errors:
-    """A seccomp profile, for a container or a whole pod: localhostProfile exactly when type is Localhost."""
+def id_range(value: object, path: str) -> Errors:
+    """A user or group ID of a container's or a whole pod's security context."""
+    if isinstance(value, int) and not 0 <= value <= 0xFFFFFFFF:
+        return [invalid_value(path, value, inclusive_range(0, 4294967295))]
+    return []
+
+
+def seccomp_profile(context: Object, path: str) -> Errors:
+    """The seccompProfile, if any, of the security context at `path` (a container's or a whole pod's):
+    localhostProfile exactly when type is Localhost."""
+    profile = mapping(context, "seccompProfile")
+    if not profile:
+        return []
+    path = f"{path}.seccompProfile"
     kind = text(profile, "type")
     supported = ["Localhost", "RuntimeDefault", "Unconfined"]
     errs: Errors = []
@@ -334,15 +346,11 @@ def seccomp_profile(profile: Object, path: str) -> Errors:
 def _security_context(context: Object, path: str) -> Errors:
     errs: Errors = []
     for name in ("runAsUser", "runAsGroup"):
-        value = context.get(name)
-        if isinstance(value, int) and not 0 <= value <= 0xFFFFFFFF:
-            errs.append(invalid_value(f"{path}.{name}", value, inclusive_range(0, 4294967295)))
+        errs += id_range(context.get(name), f"{path}.{name}")
     mount = context.get("procMount")
     if mount is not None and mount not in ("Default", "Unmasked"):
         errs.append(not_supported(f"{path}.procMount", mount, ["Default", "Unmasked"]))
-    seccomp = mapping(context, "seccompProfile")
-    if seccomp:
-        errs += seccomp_profile(seccomp, f"{path}.seccompProfile")
+    errs += seccomp_profile(context, path)
     if context.get("allowPrivilegeEscalation") is False and context.get("privileged") is True:
         detail = "cannot set `allowPrivilegeEscalation` to false and `privileged` to true"
         errs.append(invalid_value(path, context, detail))

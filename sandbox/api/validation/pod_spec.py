@@ -13,6 +13,7 @@ from kubetext.formats import (
     is_qualified_name,
 )
 from sandbox.api.validation.containers import (
+    id_range,
     seccomp_profile,
     validate_containers,
     validate_ephemeral_containers,
@@ -72,25 +73,16 @@ def validate_tolerations(tolerations: list[Object], path: str) -> Errors:
     return errs
 
 
-def _id_range(value: object, path: str) -> Errors:
-    if isinstance(value, int) and not 0 <= value <= 0xFFFFFFFF:
-        return [invalid_value(path, value, inclusive_range(0, 4294967295))]
-    return []
-
-
 def _pod_security_context(context: Object, path: str) -> Errors:
     errs: Errors = []
     for name in ("fsGroup", "runAsUser", "runAsGroup"):
-        errs += _id_range(context.get(name), f"{path}.{name}")
+        errs += id_range(context.get(name), f"{path}.{name}")
     for i, gid in enumerate(context.get("supplementalGroups") or []):
-        errs += _id_range(gid, f"{path}.supplementalGroups[{i}]")
+        errs += id_range(gid, f"{path}.supplementalGroups[{i}]")
     policy = context.get("fsGroupChangePolicy")
     if policy is not None and policy not in ("Always", "OnRootMismatch"):
         errs.append(not_supported(f"{path}.fsGroupChangePolicy", policy, ["Always", "OnRootMismatch"]))
-    seccomp = mapping(context, "seccompProfile")
-    if seccomp:
-        errs += seccomp_profile(seccomp, f"{path}.seccompProfile")
-    return errs
+    return errs + seccomp_profile(context, path)
 
 
 def _dns_searches(config: Object, path: str) -> Errors:
