@@ -36,6 +36,7 @@ import termios
 import time
 from pathlib import Path
 from types import FrameType
+from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
@@ -86,7 +87,7 @@ MEASURE = """() => {
 }"""
 
 
-def producer_pod() -> dict:
+def producer_pod() -> dict[str, Any]:
     """The tutorial's producer: ubuntu appending a line to a file every 10 seconds."""
     loop = "while true; do echo $(hostname) $(date) >> /var/log/index.html; sleep 10; done"
     return one_container_pod(POD, CONTAINER, "ubuntu", ["/bin/bash", "-c", loop])

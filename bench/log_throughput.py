@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from playwright.sync_api import Page, sync_playwright
@@ -71,7 +72,7 @@ STAMP_ROWS = """() => {
 }"""
 
 
-def printer_pod(name: str, rate: float, seconds: float, delay: float) -> dict:
+def printer_pod(name: str, rate: float, seconds: float, delay: float) -> dict[str, Any]:
     command = ["python3", "-c", PRINTER, str(rate), str(seconds), str(delay)]
     return one_container_pod(name, "printer", "python", command)
 
@@ -156,7 +157,7 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-async def viewers(podscope: Podscope, pods: list[str], per_pod: int, session_cookie: str, token: str) -> list:
+async def viewers(podscope: Podscope, pods: list[str], per_pod: int, session_cookie: str, token: str) -> list[Any]:
     """Open websocket log views (per_pod for each pod) and keep reading them; returns the sockets."""
     session = aiohttp.ClientSession(cookies={"sessionid": session_cookie})
     sockets = []
@@ -171,7 +172,7 @@ async def viewers(podscope: Podscope, pods: list[str], per_pod: int, session_coo
     return [session, sockets]
 
 
-async def drain(sockets: list, seconds: float) -> None:
+async def drain(sockets: list[Any], seconds: float) -> None:
     async def read(ws: aiohttp.ClientWebSocketResponse) -> None:
         with_timeout = time.monotonic() + seconds
         while time.monotonic() < with_timeout:

@@ -338,7 +338,7 @@ async def preview(request: HtmxHttpRequest, cluster: str) -> HttpResponse:
     return await arender(request, template, context, status=400 if context.get("refused") else 200)
 
 
-async def _apply(request: HttpRequest, cluster: clusters.Cluster, context: dict) -> list[resources.Applied]:
+async def _apply(request: HttpRequest, cluster: clusters.Cluster, context: dict[str, Any]) -> list[resources.Applied]:
     user = await request.auser()
     if not await sync_to_async(user.has_perm)(WRITE_PODS):
         raise PermissionDenied

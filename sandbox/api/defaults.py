@@ -130,7 +130,7 @@ def _default_field_refs(source: Any) -> None:
         resource_ref.setdefault("divisor", "0")
 
 
-def _default_container(container: dict) -> None:
+def _default_container(container: dict[str, Any]) -> None:
     if not container.get("imagePullPolicy"):
         tag = image_tag(container.get("image") or "")
         container["imagePullPolicy"] = "Always" if tag == "latest" else "IfNotPresent"
@@ -190,7 +190,7 @@ _VOLUME_SOURCES = [
 ]
 
 
-def _default_volume(volume: dict) -> None:
+def _default_volume(volume: dict[str, Any]) -> None:
     if not any(source in volume for source in _VOLUME_SOURCES):
         volume["emptyDir"] = {}
     for kind in ("secret", "configMap", "downwardAPI", "projected"):
@@ -215,7 +215,7 @@ def _default_volume(volume: dict) -> None:
         image["pullPolicy"] = "Always" if image_tag(image.get("reference") or "") == "latest" else "IfNotPresent"
 
 
-def _requests_from_limits(container: dict) -> None:
+def _requests_from_limits(container: dict[str, Any]) -> None:
     resources = container.get("resources") or {}
     limits = resources.get("limits")
     if isinstance(limits, dict):
@@ -234,13 +234,13 @@ _POD_SPEC_DEFAULTS: tuple[tuple[str, Any, bool], ...] = (
 )
 
 
-def _containers(spec: dict, *kinds: str) -> Iterator[dict]:
+def _containers(spec: dict[str, Any], *kinds: str) -> Iterator[dict[str, Any]]:
     """The containers of these lists of a pod spec, in order, skipping anything that is not an object."""
     for kind in kinds:
         yield from (c for c in spec.get(kind) or [] if isinstance(c, dict))
 
 
-def default_pod(pod: dict) -> dict:
+def default_pod(pod: dict[str, Any]) -> dict[str, Any]:
     """Scheme defaulting of a Pod (SetDefaults_Pod, SetDefaults_PodSpec and the nested types)."""
     spec = pod.setdefault("spec", {})
     if not spec.get("serviceAccountName") and spec.get("serviceAccount"):
@@ -269,12 +269,12 @@ def default_pod(pod: dict) -> dict:
 # --- pod admission and strategy ---------------------------------------------------------------------------
 
 
-def _forbidden_pod(pod: dict, why: str) -> ApiError:
+def _forbidden_pod(pod: dict[str, Any], why: str) -> ApiError:
     name = (pod.get("metadata") or {}).get("name") or ""
     return forbidden_request(f'pods "{name}" is forbidden: {why}')
 
 
-def token_volume(name: str) -> dict:
+def token_volume(name: str) -> dict[str, Any]:
     """The projected volume the ServiceAccount admission plugin adds for the API token."""
     return {
         "name": name,
@@ -298,7 +298,7 @@ def token_volume(name: str) -> dict:
     }
 
 
-def _admit_service_account(pod: dict, namespace: str, service_account: Any, suffix: str) -> None:
+def _admit_service_account(pod: dict[str, Any], namespace: str, service_account: Any, suffix: str) -> None:
     spec = pod["spec"]
     if not spec.get("serviceAccountName"):
         spec["serviceAccountName"] = "default"
@@ -318,7 +318,7 @@ def _admit_service_account(pod: dict, namespace: str, service_account: Any, suff
     spec["serviceAccount"] = spec["serviceAccountName"]
 
 
-def _mount_token(spec: dict, suffix: str) -> None:
+def _mount_token(spec: dict[str, Any], suffix: str) -> None:
     volumes = spec.get("volumes") or []
     existing = next((v["name"] for v in volumes if str(v.get("name", "")).startswith("kube-api-access-")), None)
     volume_name = existing or f"kube-api-access-{suffix}"
@@ -337,7 +337,7 @@ def _mount_token(spec: dict, suffix: str) -> None:
         spec["volumes"] = [*volumes, token_volume(volume_name)]
 
 
-def _admit_priority(pod: dict) -> None:
+def _admit_priority(pod: dict[str, Any]) -> None:
     spec = pod["spec"]
     class_name = spec.get("priorityClassName") or ""
     if class_name and class_name not in SYSTEM_PRIORITY_CLASSES:
@@ -360,7 +360,7 @@ def _admit_priority(pod: dict) -> None:
     spec["preemptionPolicy"] = "PreemptLowerPriority"
 
 
-def _admit_toleration_seconds(pod: dict) -> None:
+def _admit_toleration_seconds(pod: dict[str, Any]) -> None:
     spec = pod["spec"]
     tolerations = spec.get("tolerations") or []
 
@@ -383,7 +383,7 @@ def _quantity(text: Any) -> Fraction:
         return Fraction(0)
 
 
-def pod_qos(pod: dict) -> str:
+def pod_qos(pod: dict[str, Any]) -> str:
     """The QoS class qos.ComputePodQOS gives a pod: Guaranteed, Burstable or BestEffort."""
     spec = pod.get("spec") or {}
     requests: dict[str, Fraction] = {}
@@ -414,7 +414,7 @@ def pod_qos(pod: dict) -> str:
     return "Burstable"
 
 
-def _prepare_pod(pod: dict) -> None:
+def _prepare_pod(pod: dict[str, Any]) -> None:
     spec = pod["spec"]
     pod.setdefault("metadata", {})["generation"] = 1
     status: dict[str, Any] = {"phase": "Pending", "qosClass": pod_qos(pod)}
@@ -435,7 +435,7 @@ def _prepare_pod(pod: dict) -> None:
 # --- services -------------------------------------------------------------------------------------------
 
 
-def default_service(service: dict) -> dict:
+def default_service(service: dict[str, Any]) -> dict[str, Any]:
     """SetDefaults_Service."""
     spec = service.setdefault("spec", {})
     if not spec.get("sessionAffinity"):
@@ -469,11 +469,11 @@ def default_service(service: dict) -> dict:
     return service
 
 
-def _service_name(service: dict) -> str:
+def _service_name(service: dict[str, Any]) -> str:
     return (service.get("metadata") or {}).get("name") or ""
 
 
-def _allocate_cluster_ip(service: dict, used: Collection[str], rng: random.Random | None) -> None:
+def _allocate_cluster_ip(service: dict[str, Any], used: Collection[str], rng: random.Random | None) -> None:
     spec = service["spec"]
     if spec["type"] == "ExternalName":
         return
@@ -522,7 +522,7 @@ def range_full() -> ApiError:
     return ApiError(500, "InternalError", "Internal error occurred: failed to allocate a serviceIP: range is full")
 
 
-def _allocate_node_ports(service: dict, used: Collection[int], rng: random.Random | None) -> None:
+def _allocate_node_ports(service: dict[str, Any], used: Collection[int], rng: random.Random | None) -> None:
     spec = service["spec"]
     if spec["type"] not in ("NodePort", "LoadBalancer"):
         return
@@ -557,7 +557,7 @@ def _allocate_node_ports(service: dict, used: Collection[int], rng: random.Rando
 # --- entry points ---------------------------------------------------------------------------------------
 
 
-def _merge_string_data(secret: dict) -> None:
+def _merge_string_data(secret: dict[str, Any]) -> None:
     string_data = secret.pop("stringData", None)
     if isinstance(string_data, dict) and string_data:
         data = secret.setdefault("data", {})
@@ -567,7 +567,7 @@ def _merge_string_data(secret: dict) -> None:
 
 def apply_defaults(
     kind: str,
-    obj: dict,
+    obj: dict[str, Any],
     *,
     service_account: Any = UNSET,
     used_cluster_ips: Collection[str] = (),
@@ -575,7 +575,7 @@ def apply_defaults(
     default_storage_class: str | None = None,
     suffix: str | Callable[[], str] | None = None,
     rng: random.Random | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Fill in a new object as the server does before validating and storing it; returns `obj`.
 
     `service_account` is the Pod's ServiceAccount object (None: it does not exist, which the admission
@@ -613,7 +613,7 @@ def apply_defaults(
     return obj
 
 
-def _default_pvc(pvc: dict) -> None:
+def _default_pvc(pvc: dict[str, Any]) -> None:
     spec = pvc.setdefault("spec", {})
     if spec.get("volumeMode") is None:
         spec["volumeMode"] = "Filesystem"
@@ -622,13 +622,13 @@ def _default_pvc(pvc: dict) -> None:
     _default_resource_list(resources.get("limits"))
 
 
-def _default_secret(secret: dict) -> None:
+def _default_secret(secret: dict[str, Any]) -> None:
     _merge_string_data(secret)
     if not secret.get("type"):
         secret["type"] = "Opaque"
 
 
-def _default_event(event: dict) -> None:
+def _default_event(event: dict[str, Any]) -> None:
     # Fields without omitempty (or structs, which omitempty cannot drop) are always encoded.
     for name in ("eventTime", "firstTimestamp", "lastTimestamp"):
         event.setdefault(name, None)
@@ -638,13 +638,13 @@ def _default_event(event: dict) -> None:
     event.setdefault("involvedObject", {})
 
 
-def _default_node(node: dict) -> None:
+def _default_node(node: dict[str, Any]) -> None:
     status = node.get("status")
     if isinstance(status, dict) and status.get("allocatable") is None and status.get("capacity") is not None:
         status["allocatable"] = dict(status["capacity"])
 
 
-def _default_namespace(namespace: dict) -> None:
+def _default_namespace(namespace: dict[str, Any]) -> None:
     metadata = namespace.setdefault("metadata", {})
     if metadata.get("name"):
         metadata.setdefault("labels", {})["kubernetes.io/metadata.name"] = metadata["name"]
@@ -652,7 +652,7 @@ def _default_namespace(namespace: dict) -> None:
 
 # Scheme defaulting by kind (with the conversion that folds a Secret's stringData into data): the first step of
 # both a create and an update.
-_SCHEME_DEFAULTS: dict[str, Callable[[dict], object]] = {
+_SCHEME_DEFAULTS: dict[str, Callable[[dict[str, Any]], object]] = {
     "Pod": default_pod,
     "Service": default_service,
     "Namespace": _default_namespace,
@@ -663,12 +663,12 @@ _SCHEME_DEFAULTS: dict[str, Callable[[dict], object]] = {
 }
 
 
-def _default_kind(kind: str, obj: dict) -> None:
+def _default_kind(kind: str, obj: dict[str, Any]) -> None:
     if defaults := _SCHEME_DEFAULTS.get(kind):
         defaults(obj)
 
 
-def apply_update_defaults(kind: str, new: dict, old: dict) -> dict:
+def apply_update_defaults(kind: str, new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
     """Fill in a replacement object as the server does on update (defaulting, PrepareForUpdate)."""
     _default_kind(kind, new)
     if kind == "Pod":
@@ -693,7 +693,7 @@ def apply_update_defaults(kind: str, new: dict, old: dict) -> dict:
     return new
 
 
-def _keep_service_allocations(new: dict, old: dict) -> None:
+def _keep_service_allocations(new: dict[str, Any], old: dict[str, Any]) -> None:
     """The service registry keeps allocated values a replacement leaves out (patchAllocatedValues)."""
     spec, before = new["spec"], old.get("spec") or {}
     if spec.get("type") == "ExternalName" or before.get("type") == "ExternalName":

@@ -127,7 +127,7 @@ class _OperationFailed(Exception):
     """One JSON patch operation could not be applied."""
 
 
-def json_patch(doc: dict, ops: list) -> dict:
+def json_patch(doc: dict[str, Any], ops: list[Any]) -> dict[str, Any]:
     """Apply an RFC 6902 patch the way the apiserver's json-patch library does."""
     if ops is None:
         return copy.deepcopy(doc)
@@ -152,7 +152,7 @@ def json_patch(doc: dict, ops: list) -> dict:
     return result
 
 
-def _apply_operation(doc: dict, op: dict) -> None:
+def _apply_operation(doc: dict[str, Any], op: dict[str, Any]) -> None:
     kind = op.get("op")
     if kind == "add":
         _add(doc, _pointer(op, "path"), copy.deepcopy(op.get("value")))
@@ -176,7 +176,7 @@ def _apply_operation(doc: dict, op: dict) -> None:
         raise _OperationFailed(f"Unexpected kind: {kind}")
 
 
-def _pointer(op: dict, field: str) -> list[str]:
+def _pointer(op: dict[str, Any], field: str) -> list[str]:
     pointer = op.get(field)
     # The library cannot address the document root: "" and relative paths never resolve.
     if not isinstance(pointer, str) or not pointer.startswith("/"):
@@ -184,7 +184,7 @@ def _pointer(op: dict, field: str) -> list[str]:
     return [token.replace("~1", "/").replace("~0", "~") for token in pointer[1:].split("/")]
 
 
-def _parent(doc: dict, tokens: list[str]) -> tuple[Any, str]:
+def _parent(doc: dict[str, Any], tokens: list[str]) -> tuple[Any, str]:
     node: Any = doc
     for token in tokens[:-1]:
         node = _get(node, token)
@@ -193,7 +193,7 @@ def _parent(doc: dict, tokens: list[str]) -> tuple[Any, str]:
     return node, tokens[-1]
 
 
-def _index(container: list, token: str, *, extra: int = 0) -> int:
+def _index(container: list[Any], token: str, *, extra: int = 0) -> int:
     """A list index; negative indexes count from the end, as the library allows for add and remove."""
     if not _INDEX.fullmatch(token):
         raise _OperationFailed(f"bad index {token!r}")
@@ -220,7 +220,7 @@ def _set(container: Any, key: str, value: Any) -> None:
         container[int(key)] = value
 
 
-def _add(doc: dict, tokens: list[str], value: Any) -> None:
+def _add(doc: dict[str, Any], tokens: list[str], value: Any) -> None:
     container, key = _parent(doc, tokens)
     if isinstance(container, dict):
         container[key] = value
@@ -230,7 +230,7 @@ def _add(doc: dict, tokens: list[str], value: Any) -> None:
         container.insert(_index(container, key, extra=1), value)
 
 
-def _remove(doc: dict, tokens: list[str]) -> None:
+def _remove(doc: dict[str, Any], tokens: list[str]) -> None:
     container, key = _parent(doc, tokens)
     if isinstance(container, dict):
         if key not in container:
@@ -240,7 +240,7 @@ def _remove(doc: dict, tokens: list[str]) -> None:
         del container[_index(container, key)]
 
 
-def _test(doc: dict, op: dict) -> None:
+def _test(doc: dict[str, Any], op: dict[str, Any]) -> None:
     container, key = _parent(doc, _pointer(op, "path"))
     # The library reads a missing member as null, so testing it against null passes.
     actual = container.get(key) if isinstance(container, dict) else _get(container, key)
@@ -265,14 +265,14 @@ def _json_equal(left: Any, right: Any) -> bool:
 # -- JSON merge patch (RFC 7386) ----------------------------------------------------------------
 
 
-def merge_patch(doc: dict, patch: dict) -> dict:
+def merge_patch(doc: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     """Apply an RFC 7386 merge patch: null deletes, objects merge recursively, anything else replaces."""
     if not isinstance(patch, dict):
         raise bad_request("Invalid JSON Patch")
     return _merge_object(doc, patch)
 
 
-def _merge_object(target: Any, patch: dict) -> dict:
+def _merge_object(target: Any, patch: dict[str, Any]) -> dict[str, Any]:
     result = copy.deepcopy(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
@@ -292,7 +292,7 @@ _SET_ORDER = "$setElementOrder/"
 _DELETE_FROM = "$deleteFromPrimitiveList/"
 
 
-def strategic_merge_patch(doc: dict, patch: dict, kind: str) -> dict:
+def strategic_merge_patch(doc: dict[str, Any], patch: dict[str, Any], kind: str) -> dict[str, Any]:
     """Apply a Kubernetes strategic merge patch to an object of a core/v1 kind."""
     if not isinstance(patch, dict):
         raise bad_request(f"json: cannot unmarshal {json_kind(patch)} into Go value of type map[string]interface {{}}")
@@ -305,7 +305,7 @@ class _StrategicMerge:
     def __init__(self, kind: str) -> None:
         self.kind = kind
 
-    def merge_map(self, original: dict, patch: dict, path: str) -> dict:
+    def merge_map(self, original: dict[str, Any], patch: dict[str, Any], path: str) -> dict[str, Any]:
         if _DIRECTIVE in patch:
             directive = patch.pop(_DIRECTIVE)
             if directive == "replace":
@@ -335,7 +335,7 @@ class _StrategicMerge:
             return self.merge_list(current if isinstance(current, list) else [], value, path)
         return value
 
-    def merge_list(self, original: list, patch: list, path: str) -> list:
+    def merge_list(self, original: list[Any], patch: list[Any], path: str) -> list[Any]:
         schema = list_schema(self.kind, path)
         if schema is None or not schema.strategic:
             return [self.merge_value(None, item, path + "[]") for item in patch]
@@ -354,7 +354,9 @@ class _StrategicMerge:
         merged = self.merge_items(original, patch, schema.merge_key, path)
         return _normalize_order(merged, patch, original, schema.merge_key)
 
-    def list_directives(self, original: list, patch: list, key: str, path: str) -> tuple[list, list]:
+    def list_directives(
+        self, original: list[Any], patch: list[Any], key: str, path: str
+    ) -> tuple[list[Any], list[Any]]:
         """Handle `$patch` list elements: delete drops matching items, replace makes the rest the list."""
         rest, replace = [], False
         for item in patch:
@@ -375,7 +377,7 @@ class _StrategicMerge:
             return [self.merge_map({}, item, path + "[]") for item in rest], []
         return original, rest
 
-    def merge_items(self, original: list, patch: list, key: str, path: str) -> list:
+    def merge_items(self, original: list[Any], patch: list[Any], key: str, path: str) -> list[Any]:
         merged = list(original)
         for item in patch:
             value = _merge_key_value(item, key)
@@ -386,7 +388,7 @@ class _StrategicMerge:
                 merged[at] = self.merge_map(merged[at], item, path + "[]")
         return merged
 
-    def retain_keys(self, original: dict, patch: dict) -> None:
+    def retain_keys(self, original: dict[str, Any], patch: dict[str, Any]) -> None:
         """`$retainKeys`: clear the live keys it does not list (and reject a patch that sets others)."""
         if _RETAIN_KEYS not in patch:
             return
@@ -399,7 +401,7 @@ class _StrategicMerge:
         for key in [k for k in original if k not in keep]:
             del original[key]
 
-    def set_element_orders(self, original: dict, patch: dict, path: str) -> None:
+    def set_element_orders(self, original: dict[str, Any], patch: dict[str, Any], path: str) -> None:
         """`$setElementOrder/<list>`: merge that list now and order it as listed, live-only items kept."""
         for directive in [k for k in patch if k.startswith(_SET_ORDER)]:
             order = patch.pop(directive)
@@ -426,7 +428,7 @@ class _StrategicMerge:
                 raise _unwrapped(f"expected []interface {{}}, but got {json_kind(changes)}")
             original[field] = _normalize_order(merged, order, current or [], key) if schema else merged
 
-    def delete_from_primitive_lists(self, original: dict, patch: dict) -> None:
+    def delete_from_primitive_lists(self, original: dict[str, Any], patch: dict[str, Any]) -> None:
         """`$deleteFromPrimitiveList/<list>`: drop those values from a list of scalars."""
         for directive in [k for k in patch if k.startswith(_DELETE_FROM)]:
             values = patch.pop(directive)
@@ -437,21 +439,21 @@ class _StrategicMerge:
                 original[field] = [v for v in original[field] if v not in values]
 
 
-def _merge_key_value(item: dict, key: str) -> Any:
+def _merge_key_value(item: dict[str, Any], key: str) -> Any:
     if key not in item:
         raise _unwrapped(f"map: {go_value(item)} does not contain declared merge key: {key}")
     return item[key]
 
 
-def _deduplicate(items: list) -> list:
-    unique: list = []
+def _deduplicate(items: list[Any]) -> list[Any]:
+    unique: list[Any] = []
     for item in items:
         if item not in unique:
             unique.append(item)
     return unique
 
 
-def _position(items: list, item: Any, key: str) -> int:
+def _position(items: list[Any], item: Any, key: str) -> int:
     """Where an item (matched by merge key, or by value for scalars) sits in a list; -1 if absent."""
     wanted = item.get(key) if key else item
     for n, candidate in enumerate(items):
@@ -460,7 +462,7 @@ def _position(items: list, item: Any, key: str) -> int:
     return -1
 
 
-def _normalize_order(merged: list, order: list, live: list, key: str) -> list:
+def _normalize_order(merged: list[Any], order: list[Any], live: list[Any], key: str) -> list[Any]:
     """Order a merged list as strategicpatch does: items named in `order` follow it, the others keep
     their live order, and the two runs are interleaved by live position. New items therefore land in
     front of the live-only items that follow them, which is why a patched-in container comes first."""
@@ -488,7 +490,7 @@ def _normalize_order(merged: list, order: list, live: list, key: str) -> list:
     return result
 
 
-def _check_order(changes: list, order: list, key: str) -> None:
+def _check_order(changes: list[Any], order: list[Any], key: str) -> None:
     """The patched items must appear in `$setElementOrder` and in the same relative order."""
     items = [i for i in changes if not (isinstance(i, dict) and _DIRECTIVE in i)]
     at = 0
