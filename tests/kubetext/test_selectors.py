@@ -6,6 +6,21 @@ import pytest
 
 from kubetext.selectors import SelectorError, parse
 
+KEY_CHARS = (
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric "
+    "character (e.g. 'MyName',  or 'my.name',  or '123-abc', "
+    "regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+)
+VALUE_CHARS = (
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must "
+    "start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', "
+    "regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
+)
+SUBDOMAIN = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must "
+    "start and end with an alphanumeric character (e.g. 'example.com', "
+    r"regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+)
 WEB = {"app": "web", "tier": "frontend", "release": "3", "example.com/role": "db"}
 
 
@@ -57,6 +72,20 @@ WEB = {"app": "web", "tier": "frontend", "release": "3", "example.com/role": "db
         ("a.b_c-d=V.1_x-Y", {"a.b_c-d": "V.1_x-Y"}, True),
         ("app=web", None, False),
         ("!app", None, True),
+        ("app in (db, cache)", WEB, False),
+        ("app notin (web)", WEB, False),
+        ("missing notin (web)", WEB, True),
+        ("missing in (web)", WEB, False),
+        ("  app = web ,\ttier\n", WEB, True),
+        ("release>3", WEB, False),
+        ("release<4", WEB, True),
+        ("missing<4", WEB, False),
+        ("app=", {"app": ""}, True),
+        ("app=", WEB, False),
+        ("app in ()", {"app": ""}, True),
+        ("app in (,web)", {"app": ""}, True),
+        ("app in (db,)", {"app": ""}, True),
+        ("example.com/owner=me", {"example.com/owner": "me"}, True),
     ],
 )
 def test_selectors_match_like_kubernetes(selector: str, labels: dict[str, str] | None, expected: bool) -> None:
@@ -122,3 +151,84 @@ def test_the_longest_keys_and_values_are_accepted(selector: str) -> None:
 
 def test_requirements_are_sorted_by_key_and_print_as_kubectl_does() -> None:
     assert str(parse("tier in (web,db),app!=x,!gone,x>1")) == "app!=x,!gone,tier in (db,web),x>1"
+
+
+def test_label_selector_treats_missing_labels_as_empty() -> None:
+    assert parse("!app").matches(None)
+    assert not parse("app").matches(None)
+
+
+@pytest.mark.parametrize(
+    ("selector", "normalised"),
+    [
+        ("b=2,a=1", "a=1,b=2"),
+        ("x in (foo,,baz),y,z notin ()", "x in (,baz,foo),y,z notin ()"),
+        ("a in (b, a, b)", "a in (a,b)"),
+        ("a in (,b)", "a in (,b)"),
+        ("!a", "!a"),
+        ("a==b", "a==b"),
+        ("n>5", "n>5"),
+    ],
+)
+def test_label_selector_prints_like_go(selector: str, normalised: str) -> None:
+    assert str(parse(selector)) == normalised
+
+
+@pytest.mark.parametrize(
+    ("selector", "message"),
+    [
+        ("a b", "unable to parse requirement: found 'b', expected: in, notin, =, ==, !=, gt, lt"),
+        ("a!b", "unable to parse requirement: found '!', expected: in, notin, =, ==, !=, gt, lt"),
+        ("a,", "found '', expected: identifier after ','"),
+        (",", "found ',', expected: !, identifier, or 'end of string'"),
+        ("=a", "found '=', expected: !, identifier, or 'end of string'"),
+        ("a=b c", "found 'c', expected: ',' or 'end of string'"),
+        ("!a=b", "found '=', expected: ',' or 'end of string'"),
+        ("!", "unable to parse requirement: found '', expected: identifier"),
+        ("a in", "unable to parse requirement: found '' expected: '('"),
+        ("a in x", "unable to parse requirement: found 'x' expected: '('"),
+        ("a in (x y)", "unable to parse requirement: found 'y', expected: ',' or ')'"),
+        ("a in (=)", "unable to parse requirement: found '=', expected: ',', ')' or identifier"),
+        ("a in (x,=)", "unable to parse requirement: found '=', expected: ',', or identifier"),
+        ("a<=3", "unable to parse requirement: found '=', expected: identifier"),
+        (
+            "app:monolith",
+            f'unable to parse requirement: <nil>: Invalid value: "app:monolith": name part {KEY_CHARS}',
+        ),
+        (
+            "foo/",
+            'unable to parse requirement: <nil>: Invalid value: "foo/": '
+            f"name part must be non-empty; name part {KEY_CHARS}",
+        ),
+        ("/x", 'unable to parse requirement: <nil>: Invalid value: "/x": prefix part must be non-empty'),
+        (
+            "Example.com/x=1",
+            f'unable to parse requirement: <nil>: Invalid value: "Example.com/x": prefix part {SUBDOMAIN}',
+        ),
+        (
+            "a/b/c",
+            f'unable to parse requirement: <nil>: Invalid value: "a/b/c": a valid label key {KEY_CHARS} '
+            "with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')",
+        ),
+        (
+            "x" * 64,
+            f'unable to parse requirement: <nil>: Invalid value: "{"x" * 64}": name part must be no more than 63 bytes',
+        ),
+        ("a=-x", f'unable to parse requirement: values[0][a]: Invalid value: "-x": {VALUE_CHARS}'),
+        (
+            "a in (-x,ok,y-)",
+            f'unable to parse requirement: [values[0][a]: Invalid value: "-x": {VALUE_CHARS}, '
+            f'values[2][a]: Invalid value: "y-": {VALUE_CHARS}]',
+        ),
+        (
+            "a<x",
+            'unable to parse requirement: values[0]: Invalid value: "x": '
+            "for 'Gt', 'Lt' operators, the value must be an integer",
+        ),
+        ("a>-1", f'unable to parse requirement: values[0][a]: Invalid value: "-1": {VALUE_CHARS}'),
+    ],
+)
+def test_bad_input_gets_the_servers_exact_message(selector: str, message: str) -> None:
+    with pytest.raises(SelectorError) as caught:
+        parse(selector)
+    assert str(caught.value) == message
