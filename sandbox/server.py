@@ -38,6 +38,8 @@ CONTEXT = "podscope-sandbox"
 # A second context whose token may only read: for trying what a cluster refuses (sandbox/api/authorization.py).
 VIEWER = "viewer"
 SYSTEM_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
+# How long the control loops get to end once cancelled at shutdown; they should need no time at all.
+STOP_TIMEOUT = 5.0
 
 
 def default_state_dir() -> Path:
@@ -236,14 +238,22 @@ class Sandbox:
             self.tasks.append(asyncio.create_task(self.kubelet.metrics_provider.run(), name="metrics"))
 
     async def stop(self) -> None:
+        log.info("stopping")
         if self.kubelet is not None:
             # Containers stop before the API goes away, so their final status is still recorded.
             await self.kubelet.shutdown()
         for task in self.tasks:
             task.cancel()
+        if self.tasks:
+            _, stuck = await asyncio.wait(self.tasks, timeout=STOP_TIMEOUT)
+            for task in stuck:
+                # Say which loop ignored its cancellation rather than hang silently; ending the watches
+                # below usually ends it too.
+                log.error("%s still running %.0fs after being cancelled", task.get_name(), STOP_TIMEOUT)
         for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            if task.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self.runner is not None:
             await self.runner.cleanup()
         if self.runtime is not None:
@@ -303,6 +313,7 @@ async def serve(config: SandboxConfig) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await sandbox.stop()
+    log.info("stopped")
 
 
 def main(argv: list[str] | None = None) -> int:
