@@ -197,7 +197,10 @@ class NamespaceController:
                 for ns in terminating:
                     self.empty(ns)
                 try:
-                    change = await asyncio.wait_for(watcher.queue.get(), poll if terminating else None)
+                    # Not asyncio.wait_for: on Python 3.11 it returns the change and drops a cancellation
+                    # that arrives as the queue hands one over, and this loop would then never end.
+                    async with asyncio.timeout(poll if terminating else None):
+                        change = await watcher.queue.get()
                 except TimeoutError:
                     continue
                 if change is None:

@@ -171,7 +171,10 @@ async def serve(request: web.Request, store: Store, call: Call, bookmark_interva
             if bookmarks:
                 wait = min(wait, max(0.0, next_bookmark - now))
             try:
-                change = await asyncio.wait_for(watcher.queue.get(), wait)
+                # Not asyncio.wait_for, which on Python 3.11 drops a cancellation (the server closing the
+                # stream) that arrives as the queue hands over a change.
+                async with asyncio.timeout(wait):
+                    change = await watcher.queue.get()
             except TimeoutError:
                 if bookmarks and loop.time() >= next_bookmark:
                     await stream.send("BOOKMARK", stream.bookmark(store.resource_version))

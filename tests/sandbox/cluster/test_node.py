@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from kubernetes import client, config
 
 from sandbox.runtime import network
-from tests.clusters import Kubectl, SandboxProcess
+from tests.clusters import CURRENT_KUBECTL, Kubectl, Running, SandboxProcess, Terminal, kubectl_binary
 from tests.pods import container, running, wait_for
 
 
@@ -211,6 +212,68 @@ def test_stopping_the_sandbox_leaves_nothing_and_restarts_pods(tmp_path: Path):
         api.close()
     finally:
         cluster.stop()
+    assert leftovers(cluster.state_dir) == []
+
+
+def sigterm(cluster: SandboxProcess, within: float) -> int:
+    """Send SIGTERM and wait for the sandbox to end by itself; its exit code."""
+    assert cluster.process is not None
+    cluster.process.send_signal(signal.SIGTERM)
+    try:
+        return cluster.process.wait(timeout=within)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the sandbox was still running {within}s after SIGTERM:\n{cluster.log.read_text()[-3000:]}")
+
+
+def test_sigterm_stops_the_sandbox_as_a_namespace_is_emptied(tmp_path: Path) -> None:
+    # As at the end of a test session: a namespace is deleted and the sandbox stopped straight after, so the signal
+    # lands while the namespace controller is emptying it and taking its changes.
+    cluster = SandboxProcess(tmp_path / "state")
+    cluster.start()
+    try:
+        api = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+        core = client.CoreV1Api(api)
+        core.create_namespace({"metadata": {"name": "leaving"}})
+        for n in range(20):
+            core.create_namespaced_config_map("leaving", {"metadata": {"name": f"cm-{n}"}})
+        core.delete_namespace("leaving")
+        api.close()
+        assert sigterm(cluster, within=10) == 0
+    finally:
+        cluster.stop()
+    assert "after being cancelled" not in cluster.log.read_text()
+
+
+def test_sigterm_stops_running_pods_and_open_streams(tmp_path: Path) -> None:
+    cluster = SandboxProcess(tmp_path / "state")
+    cluster.start()
+    kubectl = Kubectl(kubectl_binary(CURRENT_KUBECTL), CURRENT_KUBECTL, cluster.kubeconfig, tmp_path / "kube-cache")
+    streams: list[Running] = []
+    shell: Terminal | None = None
+    try:
+        api = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+        core = client.CoreV1Api(api)
+        ticking = "while true; do echo tick; sleep 1; done"
+        spec = pod("busy", [busybox("a", ticking), busybox("b", ticking)], terminationGracePeriodSeconds=2)
+        core.create_namespaced_pod("default", spec)
+        wait_for(core, "default", "busy", running)
+        api.close()
+        streams.append(kubectl.popen("logs", "-f", "busy", "-c", "a"))
+        streams[-1].expect("tick", 20)
+        streams.append(kubectl.popen("get", "pods", "-w"))
+        streams[-1].expect("busy", 20)
+        shell = Terminal(kubectl, "exec", "-it", "busy", "-c", "b", "--", "sh")
+        shell.read_until(r"/ # ")
+        # The containers ignore SIGTERM (PID 1 without a handler), so the pod's 2s grace period bounds the stop.
+        assert sigterm(cluster, within=10) == 0
+    finally:
+        # The sandbox goes first: the streams end with it.
+        cluster.stop()
+        for stream in streams:
+            stream.stop()
+        if shell is not None:
+            shell.close()
+    assert "after being cancelled" not in cluster.log.read_text()
     assert leftovers(cluster.state_dir) == []
 
 
