@@ -116,8 +116,7 @@ class Store:
 
     def close(self) -> None:
         """Flush and close the database, and end every watch."""
-        for watcher in list(self._watchers):
-            self.stop_watch(watcher)
+        self.end_watches()
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -271,6 +270,11 @@ class Store:
             # A full queue still ends: the reader checks `overflowed` once it drains it.
             with contextlib.suppress(asyncio.QueueFull):
                 watcher.queue.put_nowait(None)
+
+    def end_watches(self) -> None:
+        """End every subscription: each reader sees None."""
+        for watcher in list(self._watchers):
+            self.stop_watch(watcher)
 
     def watcher_count(self) -> int:
         return len(self._watchers)

@@ -368,6 +368,12 @@ def _bind(store: Store, call: rest.Call) -> dict[str, Any]:
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
 
+async def _end_watches(app: web.Application) -> None:
+    """The server is going down: end the watch streams, as an apiserver does, instead of holding them open
+    until the runner's shutdown timeout cuts them."""
+    app[STORE].end_watches()
+
+
 def create_app(store: Store, config: ApiConfig, node: NodeServices | None = None) -> web.Application:
     """The API server application over a store."""
     app = web.Application(
@@ -377,6 +383,7 @@ def create_app(store: Store, config: ApiConfig, node: NodeServices | None = None
     app[CONFIG] = config
     app[METRICS] = RequestMetrics()
     app.on_response_prepare.append(_record_status)
+    app.on_shutdown.append(_end_watches)
     if node is not None:
         app[NODE] = node
     app.router.add_route("*", "/{tail:.*}", dispatch)
