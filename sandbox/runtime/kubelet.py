@@ -372,7 +372,8 @@ class ContainerLoop:
             preexec_fn=preexec,
         )
         try:
-            output, _ = await asyncio.wait_for(process.communicate(), timeout)
+            async with asyncio.timeout(timeout):
+                output, _ = await process.communicate()
         except TimeoutError:
             process.kill()
             await process.wait()

@@ -79,7 +79,8 @@ async def run(
                 return _http_request(sock, pod_ip, port, http, timeout)
 
         try:
-            code = await asyncio.wait_for(asyncio.to_thread(probe), timeout + 1)
+            async with asyncio.timeout(timeout + 1):
+                code = await asyncio.to_thread(probe)
         except (OSError, TimeoutError) as exc:
             return Result(False, f'Get "{url}": {_dial_error(pod_ip, port, exc)}')
         if 200 <= code < 400:
@@ -90,7 +91,8 @@ async def run(
         if tcp_port is None:
             return Result(False, f"unable to find port {action['tcpSocket'].get('port')!r} in the container's ports")
         try:
-            sock = await asyncio.wait_for(asyncio.to_thread(connect, tcp_port, timeout), timeout + 1)
+            async with asyncio.timeout(timeout + 1):
+                sock = await asyncio.to_thread(connect, tcp_port, timeout)
             sock.close()
         except (OSError, TimeoutError) as exc:
             return Result(False, _dial_error(pod_ip, tcp_port, exc))
