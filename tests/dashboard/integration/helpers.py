@@ -145,3 +145,26 @@ def create_pod(sandbox: SandboxProcess, name: str) -> None:
         client.CoreV1Api(api_client).create_namespaced_pod("default", body)
     finally:
         api_client.close()
+
+
+def http_scope(
+    path: str,
+    headers: list[tuple[bytes, bytes]],
+    client: tuple[str, int] = ("127.0.0.1", 50000),
+    server: tuple[str, int] = ("127.0.0.1", 8000),
+) -> dict[str, Any]:
+    """The ASGI scope of a plain GET of `path`, for driving the application by hand."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": client,
+        "server": server,
+    }

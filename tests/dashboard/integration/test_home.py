@@ -10,6 +10,8 @@ from django.test import Client
 from django.urls import reverse
 from pytest_django.asserts import assertContains, assertNotContains, assertRedirects, assertTemplateUsed
 
+from tests.dashboard.integration.helpers import http_scope
+
 PASSWORD = "correct horse battery staple"
 
 
@@ -89,20 +91,7 @@ def test_security_headers_are_set(alice_client: Client) -> None:
 async def _asgi_get(path: str) -> tuple[int, dict[bytes, bytes], bytes]:
     from dashboard.asgi import application
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"localhost")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
+    scope = http_scope(path, [(b"host", b"localhost")])
     communicator = ApplicationCommunicator(application, scope)
     await communicator.send_input({"type": "http.request", "body": b"", "more_body": False})
     start = await communicator.receive_output(timeout=5)

@@ -23,7 +23,7 @@ from dashboard.kube import clusters
 from dashboard.kube.portforward import PortConnection, PortRefused
 from dashboard.kube.watches import WatchHub
 from dashboard.models import SessionRecord
-from tests.dashboard.integration.helpers import body_of, until_served, url
+from tests.dashboard.integration.helpers import body_of, http_scope, until_served, url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -568,20 +568,8 @@ async def test_the_upstream_closes_when_the_browser_goes_away(
     await until_served(alice_client, url(alice_client, namespace, echo_pod, 8080, "ready"))
     session = alice_client.cookies[settings.SESSION_COOKIE_NAME].value
     path = url(alice_client, namespace, echo_pod, 8080, "slow")
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver"), (b"cookie", f"{settings.SESSION_COOKIE_NAME}={session}".encode())],
-        "client": ("192.0.2.7", 51000),
-        "server": ("testserver", 80),
-    }
+    cookie = f"{settings.SESSION_COOKIE_NAME}={session}".encode()
+    scope = http_scope(path, [(b"host", b"testserver"), (b"cookie", cookie)], ("192.0.2.7", 51000), ("testserver", 80))
     ticks: list[bytes] = []
     went_away = asyncio.Event()
     requested = False
